@@ -1,0 +1,60 @@
+"""llm-ifc's engine: information-flow labels for LLM outputs, framework-free.
+
+    from ifc_core import Chain, LabelledSource, HFScorer, PermissivePropagator
+
+    conf = Chain(["public", "internal", "secret"])
+    prop = PermissivePropagator(HFScorer.load())          # embedded SmolLM2, CPU or CUDA
+    d = prop.label(LabelledSource("q", "Who founded Acme?", conf.label("public")),
+                   [LabelledSource("faq", "Acme was founded by Ada.", conf.label("public")),
+                    LabelledSource("pay", "Ada earns 1M.", conf.label("secret"))],
+                   "Acme was founded by Ada.")
+    d.label, d.conservative_label   # public, secret
+"""
+
+from ._errors import (
+    CaseFormatError,
+    IFCError,
+    LatticeError,
+    ModelLoadError,
+    ScoringError,
+    UnknownElementError,
+)
+from ._lattice import Chain, Label, Lattice, Product, Readers, Tags, lattice_from_spec
+from ._model import EMBEDDED_MODEL, embedded_model_path
+from ._prompt import ChatPrompt, Prompt
+from ._propagators import ConservativePropagator, PermissivePropagator, Propagator
+from ._record import AuditLog, Candidate, Decision
+from ._scorer import Generation, HFScorer, ScoringRun
+from ._search import Tolerance
+from ._sources import LabelledSource
+
+__all__ = [
+    "AuditLog",
+    "Candidate",
+    "CaseFormatError",
+    "Chain",
+    "ChatPrompt",
+    "ConservativePropagator",
+    "Decision",
+    "EMBEDDED_MODEL",
+    "Generation",
+    "HFScorer",
+    "IFCError",
+    "Label",
+    "Lattice",
+    "LabelledSource",
+    "LatticeError",
+    "ModelLoadError",
+    "PermissivePropagator",
+    "Product",
+    "Prompt",
+    "Propagator",
+    "Readers",
+    "ScoringError",
+    "ScoringRun",
+    "Tags",
+    "Tolerance",
+    "UnknownElementError",
+    "embedded_model_path",
+    "lattice_from_spec",
+]

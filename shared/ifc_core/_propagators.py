@@ -1,0 +1,296 @@
+"""Propagators: give an LLM output a label from the labels of its inputs.
+
+- `ConservativePropagator`: classic taint, the join of everything in the prompt.
+- `PermissivePropagator`: the prompt-based permissive propagator of method.md. `label()` labels an
+  existing output (estimate mode, fails closed); `enforce()` generates, searches the label, and
+  regenerates from only the admitted documents (the safety wrapper), so the returned text was
+  computed only from inputs at or below its label.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from ._errors import IFCError, ScoringError
+from ._lattice import Label, Lattice
+from ._prompt import ChatPrompt
+from ._record import Candidate, Decision
+from ._scorer import Generation, HFScorer, ScoringRun
+from ._search import Tolerance, candidate_labels, lower_covers
+from ._sources import LabelledSource
+
+__all__ = ["Propagator", "ConservativePropagator", "PermissivePropagator"]
+
+Output = str | Sequence[int]
+
+
+class _Inputs:
+    """The inputs of one decision, with every label checked; unknown or missing labels become ⊤."""
+
+    def __init__(self, query: LabelledSource, documents: Sequence[LabelledSource],
+                 lattice: Lattice | None) -> None:
+        self.query, self.documents = query, list(documents)
+        given = [s.label for s in [query, *documents] if s.label is not None]
+        lattice = lattice or (given[0].lattice if given else None)
+        if lattice is None:
+            raise IFCError("no input carries a label; pass lattice=... so unlabelled inputs can be given ⊤")
+        self.lattice = lattice
+        self.notes: list[str] = []
+        self.problem: str | None = None
+        ids = [d.id for d in self.documents]
+        if len(set(ids)) != len(ids):
+            self.problem = "duplicate document ids; each document needs its own id"
+        self.labels: dict[str, Label] = {}
+        for source in [query, *self.documents]:
+            label = source.label
+            if label is None:
+                self.notes.append(f"{source.id}: unlabelled, treated as ⊤")
+                label = lattice.top
+            elif label.lattice != lattice:
+                self.problem = f"{source.id}: label {label} is not in this lattice"
+                label = lattice.top
+            self.labels[source.id] = label
+        self.query_label = self.labels[query.id]
+        self.conservative = self.query_label.join(lattice.join_all(self.labels[i] for i in ids))
+
+    def label_of(self, doc: LabelledSource) -> Label:
+        return self.labels[doc.id]
+
+    def by_rank(self) -> list[LabelledSource]:
+        """Documents sorted by label rank (stable), so restricted contexts share prompt prefixes."""
+        return sorted(self.documents, key=lambda d: self.lattice.rank(self.label_of(d)))
+
+
+class Propagator(ABC):
+    """Labels LLM outputs. Every entry point returns a `Decision` carrying its record."""
+
+    name: ClassVar[str]
+
+    def __init__(self, scorer: HFScorer | None = None, *, prompt: ChatPrompt | None = None,
+                 lattice: Lattice | None = None) -> None:
+        self.scorer = scorer
+        self.lattice = lattice
+        self._prompt = prompt
+
+    @property
+    def prompt(self) -> ChatPrompt:
+        """The prompt model (built lazily from the scorer's tokenizer)."""
+        if self._prompt is None:
+            self._prompt = ChatPrompt(self._need_scorer().tokenizer)
+        return self._prompt
+
+    def _need_scorer(self) -> HFScorer:
+        if self.scorer is None:
+            raise IFCError(f"{type(self).__name__} needs a scorer for this; pass HFScorer.load()")
+        return self.scorer
+
+    @abstractmethod
+    def label(self, query: LabelledSource, documents: Sequence[LabelledSource], output: Output,
+              *, id: str | None = None) -> Decision:
+        """Estimate mode: label an existing `output` (text, or the exact generated token ids)."""
+
+    @abstractmethod
+    def enforce(self, query: LabelledSource, documents: Sequence[LabelledSource], *,
+                max_new_tokens: int = 128, id: str | None = None) -> Decision:
+        """Enforce mode: generate an answer and return it with a label that is sound by construction."""
+
+    def _decision(self, inputs: _Inputs, mode: Literal["estimate", "enforce"], output: str,
+                  start: float, id: str | None, **kw: Any) -> Decision:
+        admitted = kw.pop("admitted", [d.id for d in inputs.documents])
+        fallback = kw.get("fallback_reason")
+        label = kw.pop("label", inputs.conservative) if fallback is None else inputs.conservative
+        if fallback is not None:
+            admitted = [d.id for d in inputs.documents]
+        return Decision(
+            id=id, mode=mode, propagator=self.name, label=label,
+            conservative_label=inputs.conservative, query_label=inputs.query_label, output=output,
+            admitted=admitted, withheld=[d.id for d in inputs.documents if d.id not in admitted],
+            wall_time_s=round(time.perf_counter() - start, 4),
+            model_id=self.scorer.model_id if self.scorer else None, notes=inputs.notes, **kw,
+        )
+
+    def _text(self, output: Output) -> tuple[str, tuple[int, ...] | None]:
+        if isinstance(output, str):
+            return output, None
+        ids = tuple(int(t) for t in output)
+        return (self.scorer.decode(ids) if self.scorer else ""), ids
+
+
+class ConservativePropagator(Propagator):
+    """Classic taint tracking: the output gets the join of the query's and every document's label.
+
+    Needs no model to label; `enforce()` needs a scorer to generate.
+    """
+
+    name = "conservative"
+
+    def label(self, query: LabelledSource, documents: Sequence[LabelledSource], output: Output,
+              *, id: str | None = None) -> Decision:
+        start = time.perf_counter()
+        inputs = _Inputs(query, documents, self.lattice)
+        text, _ = self._text(output)
+        return self._decision(inputs, "estimate", text, start, id)
+
+    def enforce(self, query: LabelledSource, documents: Sequence[LabelledSource], *,
+                max_new_tokens: int = 128, id: str | None = None) -> Decision:
+        start = time.perf_counter()
+        inputs = _Inputs(query, documents, self.lattice)
+        scorer = self._need_scorer()
+        gen = scorer.generate(self.prompt.build(query.text, inputs.documents).ids, max_new_tokens)
+        return self._decision(inputs, "enforce", scorer.decode(gen.ids), start, id,
+                              passes=gen.passes, tokens=gen.tokens)
+
+
+class PermissivePropagator(Propagator):
+    """Labels an output with only the labels of the inputs that influenced it (method.md).
+
+    Candidate labels are ⊥ and the joins of the labels present; the search walks down from the
+    join of all document labels, descending only below labels whose restricted context keeps the
+    output λ-similar (`Tolerance`), and picks among the minimal ones the lowest score (ties: lower
+    rank, then the label's JSON text). Scores are memoized by the induced document set.
+
+    `doc_order="label"` (default) shows documents sorted by label rank, so that restricted
+    contexts share prompt prefixes and the KV cache; `"original"` keeps the caller's order.
+    """
+
+    name = "permissive"
+
+    def __init__(self, scorer: HFScorer, *, tolerance: Tolerance | float | None = None,
+                 prompt: ChatPrompt | None = None, lattice: Lattice | None = None,
+                 doc_order: Literal["label", "original"] = "label", max_candidates: int = 4096) -> None:
+        super().__init__(scorer, prompt=prompt, lattice=lattice)
+        if isinstance(tolerance, (int, float)):
+            tolerance = Tolerance(lam=float(tolerance))
+        self.tolerance = tolerance or Tolerance()
+        if doc_order not in ("label", "original"):
+            raise ValueError("doc_order: use 'label' or 'original'")
+        self.doc_order = doc_order
+        self.max_candidates = max_candidates
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return {"lam": self.tolerance.lam, "max_token_increase": self.tolerance.max_token_increase,
+                "doc_order": self.doc_order}
+
+    def label(self, query: LabelledSource, documents: Sequence[LabelledSource], output: Output,
+              *, id: str | None = None) -> Decision:
+        start = time.perf_counter()
+        inputs = _Inputs(query, documents, self.lattice)
+        scorer = self._need_scorer()
+        text, ids = self._text(output)
+        run: ScoringRun | None = None
+        try:
+            if inputs.problem:
+                raise IFCError(inputs.problem)
+            ids = ids if ids is not None else scorer.encode(text)
+            if not ids or not text.strip():
+                raise ScoringError("empty output")
+            run = scorer.run(ids)
+            docs = inputs.by_rank() if self.doc_order == "label" else inputs.documents
+            best, admitted, candidates = self._search(inputs, docs, run, None)
+        except Exception as exc:  # fail closed: any error or doubt gives the conservative label
+            return self._decision(inputs, "estimate", text, start, id, fallback_reason=_reason(exc),
+                                  settings=self.settings, **_cost(run))
+        return self._decision(inputs, "estimate", text, start, id, label=inputs.query_label.join(best),
+                              admitted=admitted, candidates=candidates, settings=self.settings, **_cost(run))
+
+    def enforce(self, query: LabelledSource, documents: Sequence[LabelledSource], *,
+                max_new_tokens: int = 128, id: str | None = None) -> Decision:
+        start = time.perf_counter()
+        inputs = _Inputs(query, documents, self.lattice)
+        scorer = self._need_scorer()
+        docs = inputs.by_rank()
+        gens: list[Generation] = []
+        run: ScoringRun | None = None
+        text = ""
+        try:
+            if inputs.problem:
+                raise IFCError(inputs.problem)
+            full = self.prompt.build(query.text, docs)
+            gens.append(scorer.generate(full.ids, max_new_tokens))
+            text = scorer.decode(gens[0].ids)
+            if not gens[0].ids or not text.strip():
+                raise ScoringError("empty output")
+            run = scorer.run(gens[0].ids)
+            best, admitted, candidates = self._search(inputs, docs, run, (full.ids, gens[0]))
+            regenerated = len(admitted) < len(docs)
+            if regenerated:
+                kept = [d for d in docs if d.id in admitted]
+                gens.append(scorer.generate(self.prompt.build(query.text, kept).ids, max_new_tokens))
+                text = scorer.decode(gens[-1].ids)
+        except Exception as exc:  # the text generated from every document carries the conservative label
+            return self._decision(inputs, "enforce", text, start, id, fallback_reason=_reason(exc),
+                                  settings=self.settings, **_cost(run, gens))
+        return self._decision(inputs, "enforce", text, start, id, label=inputs.query_label.join(best),
+                              admitted=admitted, candidates=candidates, regenerated=regenerated,
+                              settings=self.settings, **_cost(run, gens))
+
+    def _search(self, inputs: _Inputs, docs: list[LabelledSource], run: ScoringRun,
+                seed: tuple[tuple[int, ...], Generation] | None) -> tuple[Label, list[str], list[Candidate]]:
+        lattice = inputs.lattice
+        present = [inputs.label_of(d) for d in docs]
+        root = lattice.join_all(present)
+        cands = candidate_labels(lattice, present, limit=self.max_candidates)
+        memo: dict[frozenset[str], np.ndarray] = {}
+
+        def induced(label: Label) -> tuple[LabelledSource, ...]:
+            return tuple(d for d in docs if inputs.label_of(d) <= label)
+
+        def score(labels: list[Label]) -> None:
+            need = list(dict.fromkeys(frozenset(d.id for d in induced(lab)) for lab in labels))
+            need = [s for s in need if s not in memo]
+            if not need:
+                return
+            prompts = [self.prompt.build(inputs.query.text, [d for d in docs if d.id in s]).ids for s in need]
+            for key, scores in zip(need, run.score(prompts)):
+                if not np.all(np.isfinite(scores)):
+                    raise ScoringError("non-finite score from the model")
+                memo[key] = scores
+
+        if seed is not None:
+            memo[frozenset(d.id for d in docs)] = run.seed(*seed)
+        score([root])
+        root_scores = memo[frozenset(d.id for d in induced(root))]
+        seen: dict[Label, Candidate] = {}
+
+        def record(label: Label) -> Candidate:
+            if label not in seen:
+                ids = [d.id for d in induced(label)]
+                scores = memo[frozenset(ids)]
+                similar, mean, worst = self.tolerance.compare(root_scores, scores)
+                seen[label] = Candidate(label.to_json(), ids, float(-scores.mean()), mean, worst,
+                                        similar or label == root)
+            return seen[label]
+
+        record(root)
+        minimal: list[Label] = []
+        frontier, visited = [root], {root}
+        while frontier:
+            covers = {lab: lower_covers(lab, cands) for lab in frontier}
+            score([c for cs in covers.values() for c in cs])
+            nxt: list[Label] = []
+            for lab in frontier:
+                similar = [c for c in covers[lab] if record(c).similar]
+                if not similar:
+                    minimal.append(lab)
+                nxt.extend(c for c in similar if c not in visited)
+                visited.update(similar)
+            frontier = nxt
+        best = min(minimal, key=lambda lab: (seen[lab].mean_nll, lattice.rank(lab), str(lab)))
+        admitted = [d.id for d in inputs.documents if inputs.label_of(d) <= best]
+        return best, admitted, list(seen.values())
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _cost(run: ScoringRun | None, gens: Sequence[Generation] = ()) -> dict[str, int]:
+    passes = sum(g.passes for g in gens) + (run.passes if run else 0)
+    tokens = sum(g.tokens for g in gens) + (run.tokens if run else 0)
+    return {"passes": passes, "tokens": tokens}
