@@ -24,7 +24,7 @@ from ._scorer import Generation, HFScorer, ScoringRun
 from ._search import Tolerance, candidate_labels, lower_covers
 from ._sources import LabelledSource
 
-__all__ = ["Propagator", "ConservativePropagator", "PermissivePropagator"]
+__all__ = ["Propagator", "ConservativePropagator", "PermissivePropagator", "PROPAGATORS", "make_propagator"]
 
 Output = str | Sequence[int]
 
@@ -294,3 +294,19 @@ def _cost(run: ScoringRun | None, gens: Sequence[Generation] = ()) -> dict[str, 
     passes = sum(g.passes for g in gens) + (run.passes if run else 0)
     tokens = sum(g.tokens for g in gens) + (run.tokens if run else 0)
     return {"passes": passes, "tokens": tokens}
+
+
+PROPAGATORS: dict[str, type[Propagator]] = {
+    ConservativePropagator.name: ConservativePropagator,
+    PermissivePropagator.name: PermissivePropagator,
+}
+
+
+def make_propagator(name: str, scorer: HFScorer | None, **options: Any) -> Propagator:
+    """The propagator registered under `name` ("conservative", "permissive")."""
+    if name not in PROPAGATORS:
+        raise ValueError(f"unknown propagator {name!r}; use one of {sorted(PROPAGATORS)}")
+    cls = PROPAGATORS[name]
+    if cls is ConservativePropagator:
+        return cls(scorer)
+    return cls(scorer, **options)  # type: ignore[arg-type]
