@@ -45,18 +45,18 @@ class _Inputs:
         ids = [d.id for d in self.documents]
         if len(set(ids)) != len(ids):
             self.problem = "duplicate document ids; each document needs its own id"
-        self.labels: dict[str, Label] = {}
-        for source in [query, *self.documents]:
-            label = source.label
-            if label is None:
-                self.notes.append(f"{source.id}: unlabelled, treated as ⊤")
-                label = lattice.top
-            elif label.lattice != lattice:
-                self.problem = f"{source.id}: label {label} is not in this lattice"
-                label = lattice.top
-            self.labels[source.id] = label
-        self.query_label = self.labels[query.id]
-        self.conservative = self.query_label.join(lattice.join_all(self.labels[i] for i in ids))
+        self.query_label = self._checked(query)
+        self.labels = {d.id: self._checked(d) for d in self.documents}
+        self.conservative = self.query_label.join(lattice.join_all(self.labels.values()))
+
+    def _checked(self, source: LabelledSource) -> Label:
+        if source.label is None:
+            self.notes.append(f"{source.id}: unlabelled, treated as ⊤")
+            return self.lattice.top
+        if source.label.lattice != self.lattice:
+            self.problem = f"{source.id}: label {source.label} is not in this lattice"
+            return self.lattice.top
+        return source.label
 
     def label_of(self, doc: LabelledSource) -> Label:
         return self.labels[doc.id]
