@@ -63,7 +63,7 @@ def run_demo(model: str | None = None, out=sys.stdout) -> None:
         rows.append((answer, _short(c.label), _short(d.label), ", ".join(d.admitted),
                      f"{time.perf_counter() - start:.1f}s"))
     print("\nEstimate mode: labelling answers that already exist", file=out)
-    head = ("answer", "conservative", "permissive", "influenced by", "time")
+    head = ("answer", "conservative", "permissive", "admitted (label ⊒ theirs)", "time")
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     for r in [head, tuple("-" * w for w in widths), *rows]:
         print("  " + "  ".join(str(v).ljust(w) for v, w in zip(r, widths)), file=out)

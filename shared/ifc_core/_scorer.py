@@ -153,6 +153,8 @@ class ScoringRun:
 
     def score(self, contexts: Sequence[Sequence[int]]) -> list[np.ndarray]:
         """Per-token log-probabilities of the output after each context, in float64 arrays."""
+        if not contexts:
+            return []
         y = self.output_ids
         seqs = [tuple(c) + y[:-1] for c in contexts]
         for c in contexts:
