@@ -173,12 +173,16 @@ class ScoringRun:
         reuse = {i: min(_common_prefix(seqs[i], self._base), len(contexts[i]) - 1) for i in todo}
         todo.sort(key=lambda i: len(seqs[i]) - reuse[i])
         batch: list[int] = []
-        for i in todo:
-            width = max([len(seqs[j]) for j in batch + [i]])
-            if batch and width * (len(batch) + 1) > self.scorer.max_batch_tokens:
+        real = 0
+        for i in todo:  # ascending remainder length: the newest row sets the padded width
+            rest = len(seqs[i]) - reuse[i]
+            padded = rest * (len(batch) + 1)
+            # a new batch when this one would be too big, or mostly padding (>25% waste)
+            if batch and (padded > self.scorer.max_batch_tokens or padded > 1.25 * (real + rest)):
                 results.update(self._batch(batch, seqs, reuse))
-                batch = []
+                batch, real = [], 0
             batch.append(i)
+            real += rest
         if batch:
             results.update(self._batch(batch, seqs, reuse))
         return [results[i] for i in range(len(seqs))]
