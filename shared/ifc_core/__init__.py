@@ -11,6 +11,7 @@
     d.label, d.conservative_label   # public, secret
 """
 
+from ._codec import LABEL_KEY, LabelCodec
 from ._errors import (
     CaseFormatError,
     IFCError,
@@ -21,12 +22,14 @@ from ._errors import (
 )
 from ._lattice import Chain, Label, Lattice, Product, Readers, Tags, lattice_from_spec
 from ._model import EMBEDDED_MODEL, embedded_model_path
+from ._policy import FlowCheck, IFCViolation, Policy
 from ._prompt import ChatPrompt, Prompt
 from ._propagators import ConservativePropagator, PermissivePropagator, Propagator
 from ._record import AuditLog, Candidate, Decision
 from ._scorer import Generation, HFScorer, ScoringRun
 from ._search import Tolerance
 from ._sources import LabelledSource
+from ._tracker import FlowTracker, RunState, render_tool_calls
 
 __all__ = [
     "AuditLog",
@@ -34,6 +37,14 @@ __all__ = [
     "CaseFormatError",
     "Chain",
     "ChatPrompt",
+    "FlowCheck",
+    "FlowTracker",
+    "IFCViolation",
+    "LABEL_KEY",
+    "LabelCodec",
+    "Policy",
+    "RunState",
+    "render_tool_calls",
     "ConservativePropagator",
     "Decision",
     "EMBEDDED_MODEL",

@@ -1,0 +1,138 @@
+"""The HR scenario in LangChain: an agent over labelled Chroma, and a RAG chain on a local model.
+
+Run by `ifc demo` (registered under the ``llm_ifc.demos`` entry point) and by the tests.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from langchain.agents import create_agent
+from langchain_core.language_models import FakeMessagesListChatModel
+from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.tools import tool
+
+from ifc_core import HFScorer, PermissivePropagator
+from ifc_core._prompt import DEFAULT_SYSTEM
+from ifc_core._scenario import DOCUMENTS, LATTICE, POLICY, QUERY_LABEL, REQUESTS, Request, short
+from ifc_core.chroma import LabelledStore
+
+from ._middleware import IFCMiddleware
+from ._retriever import IFCRetriever, labelled_retriever_tool
+
+__all__ = ["ScriptedChatModel", "AgentOutcome", "hr_store", "run_agent_request", "run_rag", "run_demo"]
+
+
+class ScriptedChatModel(FakeMessagesListChatModel):
+    """A fake chat model that plays back tool calls (the embedded model cannot call tools)."""
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> ScriptedChatModel:
+        return self
+
+
+def hr_store(client: Any = None) -> LabelledStore:
+    """The scenario's four documents in a fresh labelled Chroma collection."""
+    store = LabelledStore.open(f"ifc-hr-{uuid.uuid4().hex[:8]}", LATTICE, client=client)
+    store.add(DOCUMENTS)
+    return store
+
+
+def chroma_retriever(store: LabelledStore, k: int = 4) -> IFCRetriever:
+    from langchain_chroma import Chroma
+
+    vectorstore = Chroma(client=store.client, collection_name=store.collection.name)
+    return IFCRetriever.from_chroma(vectorstore, LATTICE, clearance=LATTICE.top, k=k)
+
+
+@dataclass
+class AgentOutcome:
+    request: Request
+    permissive: str
+    conservative: str
+    sent: bool
+    reason: str
+
+
+def run_agent_request(request: Request, store: LabelledStore, scorer: HFScorer, *,
+                      on_violation: str = "block") -> AgentOutcome:
+    """One request through a `create_agent` agent with `IFCMiddleware` and a scripted model."""
+    outbox: list[dict[str, Any]] = []
+
+    @tool
+    def send_email(to: str, subject: str, body: str) -> str:
+        """Send an email."""
+        outbox.append({"to": to, "subject": subject, "body": body})
+        return f"sent to {to}"
+
+    search = labelled_retriever_tool(chroma_retriever(store), "search_docs", "Search the company documents.")
+    model = ScriptedChatModel(responses=[
+        AIMessage("", tool_calls=[{"name": "search_docs", "args": {"query": request.search}, "id": "call_search"}]),
+        AIMessage("", tool_calls=[{"name": "send_email", "args": request.email, "id": "call_email"}]),
+        AIMessage("Done."),
+    ])
+    middleware = IFCMiddleware(PermissivePropagator(scorer), POLICY, query_label=QUERY_LABEL,
+                               on_violation=on_violation)  # type: ignore[arg-type]
+    agent = create_agent(model, [search, send_email], middleware=[middleware])
+    result = agent.invoke({"messages": [{"role": "user", "content": request.text}]})
+    decision = middleware.tracker.decision_for_call("call_email")
+    assert decision is not None
+    reply = next(m for m in result["messages"] if isinstance(m, ToolMessage) and m.tool_call_id == "call_email")
+    return AgentOutcome(request, short(decision.label), short(decision.conservative_label), bool(outbox),
+                        str(reply.content))
+
+
+def run_rag(question: str, store: LabelledStore, scorer: HFScorer, *, enforce: bool = False) -> dict[str, Any]:
+    """A plain RAG chain answered by the embedded model through langchain-huggingface."""
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_core.runnables import RunnablePassthrough
+    from langchain_huggingface import ChatHuggingFace, HuggingFacePipeline
+    from transformers import pipeline
+
+    from ._callback import IFCCallbackHandler
+    from ._chat_model import IFCChatModel
+
+    pipe = pipeline("text-generation", model=scorer.model, tokenizer=scorer.tokenizer,
+                    max_new_tokens=40, do_sample=False, return_full_text=False)
+    chat: Any = ChatHuggingFace(llm=HuggingFacePipeline(pipeline=pipe), tokenizer=scorer.tokenizer)
+    handler = IFCCallbackHandler(PermissivePropagator(scorer), POLICY, query_label=QUERY_LABEL)
+    if enforce:
+        chat = IFCChatModel(inner=chat, ifc=handler)
+    prompt = ChatPromptTemplate.from_messages([
+        ("system", DEFAULT_SYSTEM),
+        ("human", "Documents:\n{context}\n\nQuestion: {question}"),
+    ])
+    format_docs = lambda docs: "\n\n".join(d.page_content for d in docs)  # noqa: E731
+    chain = ({"context": chroma_retriever(store) | format_docs, "question": RunnablePassthrough()}
+             | prompt | chat | StrOutputParser())
+    run_id = uuid.uuid4()
+    answer = chain.invoke(question, config={"callbacks": [handler], "run_id": run_id})
+    return {"answer": answer, "decision": handler.decisions(run_id)[-1]}
+
+
+def run_demo(scorer: HFScorer | None = None, out: TextIO = sys.stdout) -> None:
+    """Print the LangChain part of `ifc demo`."""
+    scorer = scorer or HFScorer.load()
+    store = hr_store()
+    print("\n=== LangChain: an agent over labelled Chroma, with IFCMiddleware ===", file=out)
+    print("send_email accepts only public/trusted content. The agent retrieves all four documents,\n"
+          "then calls send_email (its tool calls are scripted; labels come from the real scorer).\n", file=out)
+    rows = [("request", "permissive", "conservative", "email", "why")]
+    for r in REQUESTS:
+        o = run_agent_request(r, store, scorer)
+        rows.append((r.text, o.permissive, o.conservative, "SENT" if o.sent else "BLOCKED", r.why))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows[:1] + [tuple("-" * w for w in widths)] + rows[1:]:
+        print("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths)), file=out)
+    print("\nWith conservative labels every email would have been blocked: every prompt held the\n"
+          "confidential and the untrusted document.", file=out)
+    print("\n=== LangChain: a RAG chain answered by SmolLM2 through langchain-huggingface ===", file=out)
+    for enforce in (False, True):
+        res = run_rag("When is the office open?", store, scorer, enforce=enforce)
+        d = res["decision"]
+        print(f"  {'enforce ' if enforce else 'estimate'}: {res['answer']!r}\n"
+              f"            label {short(d.label)} (conservative {short(d.conservative_label)}); "
+              f"admitted {d.admitted}{'; regenerated' if d.regenerated else ''}", file=out)

@@ -1,0 +1,53 @@
+"""`guard_tool`: a label-checked `BaseTool` for chains, `ToolNode`, and anything taking a tool."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from langchain_core.callbacks import CallbackManagerForToolRun
+from langchain_core.tools import BaseTool, ToolException
+from pydantic import ConfigDict
+
+from ifc_core import IFCViolation
+
+from ._callback import IFCCallbackHandler
+
+__all__ = ["guard_tool", "GuardedTool"]
+
+
+class GuardedTool(BaseTool):
+    """`inner` behind a flow check; same name, description and schema as `inner`."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    inner: BaseTool
+    ifc: IFCCallbackHandler
+    on_violation: Literal["error", "raise"] = "error"
+
+    def _run(self, *args: Any, run_manager: CallbackManagerForToolRun | None = None, **kwargs: Any) -> Any:
+        # The handler saw this run start (it must be attached to the run); without it no label is
+        # known and the call is checked as ⊤.
+        key = self.ifc.key_of(run_manager.run_id) if run_manager else None
+        check = self.ifc.tracker.check_call(key if key is not None else ("unattached", id(self)),
+                                            self.name, kwargs, self.ifc.tool_call_of(run_manager))
+        if not check.allowed:
+            violation = IFCViolation(check)
+            if self.on_violation == "raise":
+                raise violation
+            raise ToolException(str(violation))
+        child = run_manager.get_child() if run_manager else None
+        return self.inner.invoke(kwargs, config={"callbacks": child})
+
+
+def guard_tool(tool: BaseTool, ifc: IFCCallbackHandler, *, on_violation: Literal["error", "raise"] = "error") -> GuardedTool:
+    """Wrap `tool` so that each call is checked against `ifc`'s policy before it runs.
+
+    `ifc` is the `IFCCallbackHandler` attached to the run (it knows the label of the output that
+    produced the call). ``on_violation="error"`` returns an error result the model can read (the
+    chain goes on); ``"raise"`` raises `IFCViolation`.
+    """
+    return GuardedTool(
+        name=tool.name, description=tool.description, args_schema=tool.args_schema,
+        return_direct=tool.return_direct, response_format=tool.response_format,
+        inner=tool, ifc=ifc, on_violation=on_violation, handle_tool_error=on_violation == "error",
+    )

