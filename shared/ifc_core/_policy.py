@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._errors import IFCError
+from ._errors import IFCError, LatticeError
 from ._lattice import Label, Lattice
 
 __all__ = ["Policy", "FlowCheck", "IFCViolation"]
@@ -105,7 +105,10 @@ class Policy:
             if value.lattice != self.lattice:
                 raise IFCError(f"Policy.{field}: label {value} is not in the policy's lattice")
             return value
-        return self.lattice.label(value, field=f"Policy.{field}")
+        try:
+            return self.lattice.label(value, field=f"Policy.{field}")
+        except LatticeError as exc:
+            raise LatticeError(f"Policy.{field}: {exc}") from None
 
     @classmethod
     def from_dict(cls, lattice: Lattice, spec: Mapping[str, Any]) -> Policy:

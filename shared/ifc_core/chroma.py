@@ -100,8 +100,16 @@ def _client(path: str | os.PathLike[str] | None, url: str | None) -> Any:
     return chromadb.EphemeralClient(settings=_SETTINGS)
 
 
+def _embedding_of(collection: Any) -> Any:
+    """The embedding function a collection really uses: the persisted one when it has one
+    (Chroma rebuilds it from its configuration), else the one it was opened with."""
+    config = getattr(collection, "configuration", None)
+    persisted = config.get("embedding_function") if isinstance(config, dict) else None
+    return persisted or getattr(collection, "_embedding_function", None)
+
+
 def _check_embedding(collection: Any) -> None:
-    ef = getattr(collection, "_embedding_function", None)
+    ef = _embedding_of(collection)
     if ef is None or type(ef).__name__ in {"DefaultEmbeddingFunction", "ONNXMiniLM_L6_V2"}:
         raise IFCError(
             f"collection {collection.name!r} would embed with Chroma's default embedding function, "

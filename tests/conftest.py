@@ -1,0 +1,6 @@
+import os
+
+# Nothing may be fetched at run time; Chroma must not phone home.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")

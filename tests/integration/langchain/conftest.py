@@ -1,0 +1,16 @@
+import pytest
+
+from ifc_core import PermissivePropagator
+from ifc_core._scenario import POLICY, QUERY_LABEL
+from langchain_ifc import IFCCallbackHandler
+from langchain_ifc._demo import hr_store
+
+
+@pytest.fixture(scope="module")
+def store():
+    return hr_store()
+
+
+@pytest.fixture
+def handler(scorer):
+    return IFCCallbackHandler(PermissivePropagator(scorer), POLICY, query_label=QUERY_LABEL)
