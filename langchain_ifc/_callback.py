@@ -95,12 +95,20 @@ class IFCCallbackHandler(BaseCallbackHandler):
             if question:
                 self.tracker.set_query(key, question)
 
-    def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
-        if parent_run_id is None:  # a root run ended: forget its id mapping (state stays for inspection)
+    def _done(self, run_id: UUID, parent_run_id: UUID | None) -> None:
+        """A root run ended: forget its run ids (its state stays in the tracker for inspection)."""
+        if parent_run_id is None:
             with self._lock:
                 key = self._keys.get(run_id)
                 for rid in [r for r, k in self._keys.items() if k == key]:
                     del self._keys[rid]
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+        self._done(run_id, parent_run_id)
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None,
+                       **kwargs: Any) -> None:
+        self._done(run_id, parent_run_id)
 
     # -- sources ---------------------------------------------------------------------------
     def on_retriever_start(self, serialized: dict[str, Any] | None, query: str, *, run_id: UUID,
@@ -116,6 +124,7 @@ class IFCCallbackHandler(BaseCallbackHandler):
         for doc in documents:
             source, missing = document_source(doc, self.codec)
             self.tracker.add_source(key, source, unlabelled=missing)
+        self._done(run_id, parent_run_id)
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._tools.pop(run_id, None)
@@ -130,10 +139,11 @@ class IFCCallbackHandler(BaseCallbackHandler):
             for doc in artifact:  # a labelled retriever tool: its documents keep their labels
                 source, missing = document_source(doc, self.codec)
                 self.tracker.add_source(key, source, unlabelled=missing)
-            return
-        content = text_of(output.content) if isinstance(output, ToolMessage) else text_of(output)
-        result_id = getattr(output, "tool_call_id", None) or str(run_id)
-        self.tracker.add_tool_result(key, tool, content, str(result_id))
+        else:
+            content = text_of(output.content) if isinstance(output, ToolMessage) else text_of(output)
+            result_id = getattr(output, "tool_call_id", None) or str(run_id)
+            self.tracker.add_tool_result(key, tool, content, str(result_id))
+        self._done(run_id, parent_run_id)
 
     # -- outputs ---------------------------------------------------------------------------
     def on_chat_model_start(self, serialized: dict[str, Any] | None, messages: list[list[Any]], *,
@@ -161,6 +171,7 @@ class IFCCallbackHandler(BaseCallbackHandler):
                     calls = list(getattr(gen.message, "tool_calls", []) or [])
                 decision = self.tracker.label_output(key, content, calls)
                 _emit("ifc.label", decision.to_dict())
+        self._done(run_id, parent_run_id)
 
     # -- enforcement -----------------------------------------------------------------------
     def on_tool_start(self, serialized: dict[str, Any] | None, input_str: str, *, run_id: UUID,

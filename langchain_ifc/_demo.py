@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import sys
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 from langchain.agents import create_agent
 from langchain_core.language_models import FakeMessagesListChatModel
 from langchain_core.messages import AIMessage, ToolMessage
-from langchain_core.tools import tool
+from langchain_core.tools import BaseTool, tool
 
 from ifc_core import HFScorer, PermissivePropagator
 from ifc_core._prompt import DEFAULT_SYSTEM
@@ -23,7 +24,7 @@ from ifc_core.chroma import LabelledStore
 from ._middleware import IFCMiddleware
 from ._retriever import IFCRetriever, labelled_retriever_tool
 
-__all__ = ["ScriptedChatModel", "AgentOutcome", "hr_store", "run_agent_request", "run_rag", "run_demo"]
+__all__ = ["ScriptedChatModel", "AgentOutcome", "hr_store", "hr_agent", "run_agent_request", "run_rag", "run_demo"]
 
 
 class ScriptedChatModel(FakeMessagesListChatModel):
@@ -47,18 +48,12 @@ def chroma_retriever(store: LabelledStore, k: int = 4) -> IFCRetriever:
     return IFCRetriever.from_chroma(vectorstore, LATTICE, clearance=LATTICE.top, k=k)
 
 
-@dataclass
-class AgentOutcome:
-    request: Request
-    permissive: str
-    conservative: str
-    sent: bool
-    reason: str
+def hr_agent(store: LabelledStore, request: Request, *, middleware: Sequence[Any] = (),
+             checkpointer: Any = None, guard: Callable[[BaseTool], BaseTool] | None = None) -> tuple[Any, list]:
+    """(agent, outbox): a scripted agent that searches `store`, then sends the request's email.
 
-
-def run_agent_request(request: Request, store: LabelledStore, scorer: HFScorer, *,
-                      on_violation: str = "block") -> AgentOutcome:
-    """One request through a `create_agent` agent with `IFCMiddleware` and a scripted model."""
+    `guard` wraps the `send_email` tool (e.g. with `guard_tool`); `outbox` lists the emails sent.
+    """
     outbox: list[dict[str, Any]] = []
 
     @tool
@@ -73,9 +68,25 @@ def run_agent_request(request: Request, store: LabelledStore, scorer: HFScorer, 
         AIMessage("", tool_calls=[{"name": "send_email", "args": request.email, "id": "call_email"}]),
         AIMessage("Done."),
     ])
+    tools = [search, guard(send_email) if guard else send_email]
+    return create_agent(model, tools, middleware=list(middleware), checkpointer=checkpointer), outbox
+
+
+@dataclass
+class AgentOutcome:
+    request: Request
+    permissive: str
+    conservative: str
+    sent: bool
+    reason: str
+
+
+def run_agent_request(request: Request, store: LabelledStore, scorer: HFScorer, *,
+                      on_violation: str = "block") -> AgentOutcome:
+    """One request through a `create_agent` agent with `IFCMiddleware` and a scripted model."""
     middleware = IFCMiddleware(PermissivePropagator(scorer), POLICY, query_label=QUERY_LABEL,
                                on_violation=on_violation)  # type: ignore[arg-type]
-    agent = create_agent(model, [search, send_email], middleware=[middleware])
+    agent, outbox = hr_agent(store, request, middleware=[middleware])
     result = agent.invoke({"messages": [{"role": "user", "content": request.text}]})
     decision = middleware.tracker.decision_for_call("call_email")
     assert decision is not None

@@ -87,6 +87,11 @@ class FlowTracker:
                     self._runs.popitem(last=False)
             return st
 
+    def runs(self) -> list[tuple[Hashable, RunState]]:
+        """Every run still held, oldest first, with its state."""
+        with self._lock:
+            return list(self._runs.items())
+
     def end(self, key: Hashable) -> RunState | None:
         """Forget run `key`; returns its final state."""
         with self._lock:
@@ -153,9 +158,7 @@ class FlowTracker:
 
     def decision_for_call(self, tool_call_id: str) -> Decision | None:
         """The decision that labelled the output which made tool call `tool_call_id`, in any run."""
-        with self._lock:
-            states = list(self._runs.values())
-        for st in states:
+        for _, st in self.runs():
             with st.lock:
                 if tool_call_id in st.by_tool_call:
                     return st.by_tool_call[tool_call_id]

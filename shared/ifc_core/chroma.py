@@ -33,7 +33,12 @@ from ._sources import LabelledSource
 
 __all__ = ["LabelCodec", "LabelledStore", "MiniLMEmbedding", "Retrieved", "LABEL_KEY"]
 
-_SETTINGS = Settings(anonymized_telemetry=False)
+
+
+def _settings() -> Settings:
+    # A fresh object each time: chromadb.HttpClient writes its server address into the Settings
+    # it is given, which would turn every later client built from a shared one into an HTTP client.
+    return Settings(anonymized_telemetry=False)
 
 
 @register_embedding_function
@@ -94,10 +99,10 @@ def _client(path: str | os.PathLike[str] | None, url: str | None) -> Any:
         if not parsed.hostname:
             raise IFCError(f"url={url!r}: give a server address like http://127.0.0.1:8000")
         return chromadb.HttpClient(host=parsed.hostname, port=parsed.port or 8000,
-                                   ssl=parsed.scheme == "https", settings=_SETTINGS)
+                                   ssl=parsed.scheme == "https", settings=_settings())
     if path is not None:
-        return chromadb.PersistentClient(path=os.fspath(path), settings=_SETTINGS)
-    return chromadb.EphemeralClient(settings=_SETTINGS)
+        return chromadb.PersistentClient(path=os.fspath(path), settings=_settings())
+    return chromadb.EphemeralClient(settings=_settings())
 
 
 def _embedding_of(collection: Any) -> Any:

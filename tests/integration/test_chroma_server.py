@@ -50,3 +50,11 @@ def test_labelled_store_over_http(chroma_server):
     assert [s.id for s in got.sources] == ["faq"]
     again = LabelledStore.open("hr-docs", LATTICE, url=chroma_server)  # reopens the persisted collection
     assert again.collection.count() == 4
+
+
+def test_in_memory_store_still_works_after_an_http_client():
+    # Regression: chromadb.HttpClient used to rewrite a Settings object we shared between clients,
+    # so every later in-memory store tried to reach the (now stopped) server.
+    store = LabelledStore.open("after-http", LATTICE)
+    store.add(DOCUMENTS[:1])
+    assert store.collection.count() == 1

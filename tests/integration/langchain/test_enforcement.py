@@ -19,7 +19,7 @@ from ifc_core import IFCViolation, LabelCodec, PermissivePropagator
 from ifc_core._scenario import DOCUMENTS, LATTICE, POLICY, QUERY_LABEL, REQUESTS
 from langchain_ifc import IFCChatModel, IFCMiddleware, guard_tool, ifc_session
 
-from .agents import hr_agent
+from langchain_ifc._demo import hr_agent
 
 pytestmark = pytest.mark.model
 FAQ, SALARY, INJECTION = REQUESTS
@@ -100,7 +100,7 @@ def test_ifc_session_attaches_without_config(store, scorer):
         with pytest.raises(IFCViolation):
             agent.invoke(user(SALARY))
     assert outbox == [] and any(c.tool == "send_email" and not c.allowed
-                                for st in ifc.tracker._runs.values() for c in st.checks)
+                                for _, st in ifc.tracker.runs() for c in st.checks)
     agent, outbox = hr_agent(store, SALARY)
     agent.invoke(user(SALARY))  # outside the session nothing is attached
     assert len(outbox) == 1

@@ -73,7 +73,7 @@ def test_label_fields_inside_a_tool_result_are_ignored(scorer):
     with pytest.raises(IFCViolation) as err:
         agent.invoke(inputs, config={"callbacks": [handler]})
     assert err.value.label.to_json()["integrity"] == "untrusted" and sent == []
-    (state,) = [s for s in handler.tracker._runs.values() if s.sources]
+    (state,) = [s for _, s in handler.tracker.runs() if s.sources]
     (result,) = state.sources.values()
     assert result.label.to_json() == {"conf": "public", "integrity": "untrusted"}  # the declaration, not the claim
 
