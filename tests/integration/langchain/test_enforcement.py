@@ -1,6 +1,7 @@
 """Blocking, raising, interrupting and observing tool calls; custom events; enforce mode."""
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -15,9 +16,9 @@ from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
-from ifc_core import IFCViolation, LabelCodec, PermissivePropagator
+from ifc_core import AuditLog, IFCViolation, LabelCodec, PermissivePropagator
 from ifc_core._scenario import DOCUMENTS, LATTICE, POLICY, QUERY_LABEL, REQUESTS
-from langchain_ifc import IFCChatModel, IFCMiddleware, guard_tool, ifc_session
+from langchain_ifc import IFCCallbackHandler, IFCChatModel, IFCMiddleware, guard_tool, ifc_session
 
 from langchain_ifc._demo import hr_agent
 
@@ -77,11 +78,16 @@ def test_middleware_async_blocks(store, scorer):
     assert reply.status == "error" and "untrusted" in reply.content and outbox == []
 
 
-def test_callback_handler_blocks_under_invoke_and_ainvoke(store, handler):
+def test_callback_handler_blocks_under_invoke_and_ainvoke(store, scorer, tmp_path):
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    handler = IFCCallbackHandler(PermissivePropagator(scorer), POLICY, query_label=QUERY_LABEL, audit=audit)
     agent, outbox = hr_agent(store, SALARY)
     with pytest.raises(IFCViolation):
         agent.invoke(user(SALARY), config={"callbacks": [handler]})
     assert outbox == []
+    lines = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert [x.get("event", x.get("mode")) for x in lines] == ["estimate", "estimate", "ifc.violation"]
+    assert lines[-1]["tool"] == "send_email" and lines[-1]["label"] == {"conf": "confidential", "integrity": "trusted"}
     agent, outbox = hr_agent(store, SALARY)  # a fresh script
     with pytest.raises(IFCViolation):
         asyncio.run(agent.ainvoke(user(SALARY), config={"callbacks": [handler]}))
@@ -108,8 +114,6 @@ def test_ifc_session_attaches_without_config(store, scorer):
 
 @pytest.mark.parametrize("request_, sent", [(FAQ, True), (SALARY, False)], ids=["faq", "salary"])
 def test_guard_tool_in_an_agent(store, scorer, request_, sent):
-    from langchain_ifc import IFCCallbackHandler
-
     observer = IFCCallbackHandler(PermissivePropagator(scorer), POLICY, query_label=QUERY_LABEL, enforce=False)
     agent, outbox = hr_agent(store, request_, guard=lambda t: guard_tool(t, observer))
     result = agent.invoke(user(request_), config={"callbacks": [observer]})
