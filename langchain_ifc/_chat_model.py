@@ -10,7 +10,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict
 
-from ifc_core._verbatim import label_in_prompt, strip_sources
+from ifc_core._verbatim import enforce_in_prompt, strip_sources
 
 from ._callback import INTERNAL_TAG, IFCCallbackHandler
 from ._convert import text_of
@@ -58,18 +58,16 @@ class IFCChatModel(BaseChatModel):
         key = self.ifc.key_of(run_manager.run_id) if run_manager else None
         tracker = self.ifc.tracker
         sources = list(tracker.state(key).sources.values()) if key is not None else []
-        first = self._call_inner(messages, run_manager, **kwargs)
-        decision = label_in_prompt(tracker.propagator, tracker.query_label, sources,
-                                   [text_of(m.content) for m in messages], text_of(first.content),
-                                   id=str(key))
-        answer = first
-        withheld = [s for s in sources if s.id in decision.withheld]
-        if withheld and decision.fallback_reason is None:
+        answers: list[BaseMessage] = []
+
+        def generate(withheld: list[Any]) -> str:
             kept = [m.model_copy(update={"content": strip_sources(text_of(m.content), withheld)}) for m in messages]
-            answer = self._call_inner(kept, run_manager, **kwargs)
-            decision.regenerated = True
-            decision.output = text_of(answer.content)
-        decision.mode = "enforce"
+            answers.append(self._call_inner(kept if withheld else messages, run_manager, **kwargs))
+            return text_of(answers[-1].content)
+
+        decision = enforce_in_prompt(tracker.propagator, tracker.query_label, sources,
+                                     [text_of(m.content) for m in messages], generate, id=str(key))
+        answer = answers[-1]
         if key is not None:
             tracker.record(key, decision, getattr(answer, "tool_calls", []) or [])
         meta = {**answer.response_metadata, "ifc_label": decision.label.to_json(),

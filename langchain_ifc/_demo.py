@@ -18,13 +18,13 @@ from langchain_core.tools import BaseTool, tool
 
 from ifc_core import HFScorer, PermissivePropagator
 from ifc_core._prompt import DEFAULT_SYSTEM
-from ifc_core._scenario import DOCUMENTS, LATTICE, POLICY, QUERY_LABEL, REQUESTS, Request, short
+from ifc_core._scenario import LATTICE, POLICY, QUERY_LABEL, REQUESTS, Request, scenario_store, short
 from ifc_core.chroma import LabelledStore
 
 from ._middleware import IFCMiddleware
 from ._retriever import IFCRetriever, labelled_retriever_tool
 
-__all__ = ["ScriptedChatModel", "AgentOutcome", "hr_store", "hr_agent", "run_agent_request", "run_rag", "run_demo"]
+__all__ = ["ScriptedChatModel", "AgentOutcome", "hr_agent", "run_agent_request", "run_rag", "run_demo"]
 
 
 class ScriptedChatModel(FakeMessagesListChatModel):
@@ -32,13 +32,6 @@ class ScriptedChatModel(FakeMessagesListChatModel):
 
     def bind_tools(self, tools: Any, **kwargs: Any) -> ScriptedChatModel:
         return self
-
-
-def hr_store(client: Any = None) -> LabelledStore:
-    """The scenario's four documents in a fresh labelled Chroma collection."""
-    store = LabelledStore.open(f"ifc-hr-{uuid.uuid4().hex[:8]}", LATTICE, client=client)
-    store.add(DOCUMENTS)
-    return store
 
 
 def chroma_retriever(store: LabelledStore, k: int = 4) -> IFCRetriever:
@@ -127,7 +120,7 @@ def run_rag(question: str, store: LabelledStore, scorer: HFScorer, *, enforce: b
 def run_demo(scorer: HFScorer | None = None, out: TextIO = sys.stdout) -> None:
     """Print the LangChain part of `ifc demo`."""
     scorer = scorer or HFScorer.load()
-    store = hr_store()
+    store = scenario_store()
     print("\n=== LangChain: an agent over labelled Chroma, with IFCMiddleware ===", file=out)
     print("send_email accepts only public/trusted content. The agent retrieves all four documents,\n"
           "then calls send_email (its tool calls are scripted; labels come from the real scorer).\n", file=out)

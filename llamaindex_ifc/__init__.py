@@ -1,6 +1,32 @@
-"""LlamaIndex adapter for llm-ifc: event handler, labelled retriever, tool guard.
+"""LlamaIndex adapter for llm-ifc (in progress, issue 4).
 
-Not built yet (issue 4). The engine it will translate to is `ifc_core`.
+- `IFCEventHandler`: labels every LLM output of a run through the instrumentation dispatcher
+  (observe only: the dispatcher swallows handler exceptions, so it cannot block).
+- `IFCRetriever` / `IFCNodePostprocessor`: labelled, clearance-filtered nodes, label keys hidden
+  from the LLM and the embedder; `labelled_retriever_tool` keeps the nodes' labels for the handler.
+- `guard_tool`: a checked tool (``on_violation="error" | "approve" | "cancel"``) and
+  `raise_on_violation` for a hard stop.
+
+Not built yet: the enforce-mode LLM wrapper. The rules live in `ifc_core`; this package only translates.
 """
 
-__all__: list[str] = []
+from ifc_core import IFCViolation, Policy
+
+from ._events import IFCEventHandler
+from ._retriever import IFCNodePostprocessor, IFCRetriever, MiniLMEmbedModel, labelled_retriever_tool
+from ._tools import IFCApprovalRequired, IFCApprovalResponse, IFCViolationEvent, guard_tool, raise_on_violation
+
+__all__ = [
+    "IFCApprovalRequired",
+    "IFCApprovalResponse",
+    "IFCEventHandler",
+    "IFCNodePostprocessor",
+    "IFCRetriever",
+    "IFCViolation",
+    "IFCViolationEvent",
+    "MiniLMEmbedModel",
+    "Policy",
+    "guard_tool",
+    "labelled_retriever_tool",
+    "raise_on_violation",
+]

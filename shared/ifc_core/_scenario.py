@@ -15,7 +15,7 @@ from ._lattice import Chain, Label, Product
 from ._policy import Policy
 from ._sources import LabelledSource
 
-__all__ = ["LATTICE", "DOCUMENTS", "POLICY", "QUERY_LABEL", "REQUESTS", "Request", "short"]
+__all__ = ["LATTICE", "DOCUMENTS", "POLICY", "QUERY_LABEL", "REQUESTS", "Request", "short", "scenario_store"]
 
 LATTICE = Product(conf=Chain(["public", "internal", "confidential"]),
                   integrity=Chain(["trusted", "untrusted"]))
@@ -69,3 +69,14 @@ def short(label: Label) -> str:
     """"public/trusted" for a label of this scenario's lattice."""
     value = label.to_json()
     return f"{value['conf']}/{value['integrity']}"
+
+
+def scenario_store(client: Any = None) -> Any:
+    """The four documents in a fresh labelled Chroma collection (needs the `chroma` extra)."""
+    import uuid
+
+    from .chroma import LabelledStore
+
+    store = LabelledStore.open(f"ifc-hr-{uuid.uuid4().hex[:8]}", LATTICE, client=client)
+    store.add(DOCUMENTS)
+    return store

@@ -157,8 +157,8 @@ class FlowTracker:
         return (decision.label if decision else self.lattice.top), decision
 
     def decision_for_call(self, tool_call_id: str) -> Decision | None:
-        """The decision that labelled the output which made tool call `tool_call_id`, in any run."""
-        for _, st in self.runs():
+        """The decision that labelled the output which made tool call `tool_call_id` (newest run first)."""
+        for _, st in reversed(self.runs()):
             with st.lock:
                 if tool_call_id in st.by_tool_call:
                     return st.by_tool_call[tool_call_id]

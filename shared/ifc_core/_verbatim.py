@@ -9,14 +9,14 @@ always count (they join the query's label). `label_in_prompt` labels an output t
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ._lattice import Label
 from ._propagators import Propagator
 from ._record import Decision
 from ._sources import LabelledSource
 
-__all__ = ["label_in_prompt", "strip_sources"]
+__all__ = ["enforce_in_prompt", "label_in_prompt", "strip_sources"]
 
 
 def _key(source: LabelledSource) -> str:
@@ -40,4 +40,23 @@ def label_in_prompt(propagator: Propagator, query_label: Label, sources: Sequenc
     floor = query_label.lattice.join_all([query_label, *(s.label or query_label.lattice.top for s in pinned)])
     decision = propagator.label(LabelledSource("prompt", strip_sources(joined, located), floor), located, output, id=id)
     decision.notes.extend(f"{s.id}: not found verbatim in the prompt; its label always counts" for s in pinned)
+    return decision
+
+
+def enforce_in_prompt(propagator: Propagator, query_label: Label, sources: Sequence[LabelledSource],
+                      prompt_texts: Sequence[str], generate: Callable[[list[LabelledSource]], str], *,
+                      id: str | None = None) -> Decision:
+    """Enforce mode over a framework's prompt.
+
+    `generate(withheld)` must answer the prompt with those sources' text removed (see
+    `strip_sources`). The first answer sees everything; if the search withholds sources, the
+    released answer is generated again without them. The decision's `output` is the released text.
+    """
+    first = generate([])
+    decision = label_in_prompt(propagator, query_label, sources, prompt_texts, first, id=id)
+    withheld = [s for s in sources if s.id in decision.withheld]
+    if withheld and decision.fallback_reason is None:
+        decision.output = generate(withheld)
+        decision.regenerated = True
+    decision.mode = "enforce"
     return decision

@@ -3,12 +3,12 @@ import pytest
 from ifc_core import PermissivePropagator
 from ifc_core._scenario import POLICY, QUERY_LABEL
 from langchain_ifc import IFCCallbackHandler
-from langchain_ifc._demo import hr_store
+from ifc_core._scenario import scenario_store
 
 
 @pytest.fixture(scope="module")
 def store():
-    return hr_store()
+    return scenario_store()
 
 
 @pytest.fixture

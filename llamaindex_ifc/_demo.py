@@ -1,0 +1,146 @@
+"""The HR scenario in LlamaIndex: a FunctionAgent over labelled Chroma, and a query engine on a
+local model. Run by `ifc demo` (entry point ``llm_ifc.demos``) and by the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from llama_index.core.agent.workflow import FunctionAgent, ToolCallResult
+from llama_index.core.base.llms.types import ChatMessage, ToolCallBlock
+from llama_index.core.llms.mock import MockFunctionCallingLLM
+from llama_index.core.tools import BaseTool, FunctionTool
+
+from ifc_core import HFScorer, PermissivePropagator
+from ifc_core._prompt import DEFAULT_SYSTEM
+from ifc_core._scenario import POLICY, QUERY_LABEL, REQUESTS, Request, scenario_store, short
+
+from ._events import IFCEventHandler
+from ._retriever import IFCRetriever, labelled_retriever_tool
+from ._tools import guard_tool
+
+__all__ = ["scripted_llm", "hr_agent", "run_agent_request", "local_llm", "run_query_engine", "run_demo"]
+
+
+def scripted_llm(calls: list[tuple[str, dict[str, Any], str]]) -> MockFunctionCallingLLM:
+    """A function-calling mock that makes `calls` (name, args, id) one turn each, then says Done."""
+    turn = {"i": 0}
+
+    def respond(messages: Any, **kwargs: Any) -> ChatMessage:
+        i = turn["i"]
+        turn["i"] += 1
+        if i < len(calls):
+            name, args, call_id = calls[i]
+            return ChatMessage(role="assistant", blocks=[ToolCallBlock(tool_call_id=call_id, tool_name=name,
+                                                                        tool_kwargs=args)])
+        return ChatMessage(role="assistant", content="Done.")
+
+    return MockFunctionCallingLLM(response_generator=respond)
+
+
+def hr_agent(store: Any, request: Request, ifc: IFCEventHandler, *, on_violation: str = "error",
+             guard: Callable[[BaseTool], BaseTool] | None = None) -> tuple[FunctionAgent, list]:
+    """(agent, outbox): searches `store`, then sends the request's email through `guard_tool`."""
+    outbox: list[dict[str, Any]] = []
+
+    def send_email(to: str, subject: str, body: str) -> str:
+        """Send an email."""
+        outbox.append({"to": to, "subject": subject, "body": body})
+        return f"sent to {to}"
+
+    email = FunctionTool.from_defaults(fn=send_email)
+    guard = guard or (lambda t: guard_tool(t, ifc, on_violation=on_violation))  # type: ignore[arg-type]
+    search = labelled_retriever_tool(IFCRetriever.from_chroma(store), "search_docs", "Search the company documents.")
+    llm = scripted_llm([("search_docs", {"query": request.search}, "call_search"),
+                        ("send_email", request.email, "call_email")])
+    return FunctionAgent(tools=[search, guard(email)], llm=llm), outbox
+
+
+@dataclass
+class AgentOutcome:
+    request: Request
+    permissive: str
+    conservative: str
+    sent: bool
+    reason: str
+
+
+async def _run_agent(agent: FunctionAgent, text: str) -> str:
+    handler = agent.run(user_msg=text)
+    reason = ""
+    async for event in handler.stream_events():
+        if isinstance(event, ToolCallResult) and event.tool_name == "send_email":
+            reason = str(event.tool_output.content)
+    await handler
+    return reason
+
+
+def run_agent_request(request: Request, store: Any, ifc: IFCEventHandler) -> AgentOutcome:
+    """One request through a `FunctionAgent` with a guarded `send_email` (``on_violation="error"``)."""
+    agent, outbox = hr_agent(store, request, ifc)
+    reason = asyncio.run(_run_agent(agent, request.text))
+    decision = ifc.tracker.decision_for_call("call_email")
+    assert decision is not None
+    return AgentOutcome(request, short(decision.label), short(decision.conservative_label), bool(outbox), reason)
+
+
+def local_llm(scorer: HFScorer, max_new_tokens: int = 40) -> Any:
+    """The embedded model as a LlamaIndex LLM (llama-index-llms-huggingface), prompts in its chat template."""
+    from llama_index.llms.huggingface import HuggingFaceLLM
+
+    def to_chat(prompt: str) -> str:
+        return scorer.tokenizer.apply_chat_template(
+            [{"role": "system", "content": DEFAULT_SYSTEM}, {"role": "user", "content": prompt}],
+            tokenize=False, add_generation_prompt=True)
+
+    return HuggingFaceLLM(model=scorer.model, tokenizer=scorer.tokenizer, context_window=scorer.max_context,
+                          max_new_tokens=max_new_tokens, generate_kwargs={"do_sample": False},
+                          completion_to_prompt=to_chat, device_map=str(scorer.device))
+
+
+def run_query_engine(question: str, store: Any, scorer: HFScorer, ifc: IFCEventHandler, *,
+                     enforce: bool = False) -> dict[str, Any]:
+    """A plain `RetrieverQueryEngine` over labelled Chroma, answered by the embedded model."""
+    from llama_index.core import PromptTemplate
+    from llama_index.core.query_engine import RetrieverQueryEngine
+
+    from ._llm import IFCLLM
+
+    llm = local_llm(scorer)
+    if enforce:
+        llm = IFCLLM(inner=llm, ifc=ifc)
+    qa = PromptTemplate("Documents:\n{context_str}\n\nQuestion: {query_str}")  # what a 135M model answers best
+    engine = RetrieverQueryEngine.from_args(IFCRetriever.from_chroma(store), llm=llm, text_qa_template=qa)
+    before = {id(d) for _, st in ifc.tracker.runs() for d in st.decisions}
+    answer = str(engine.query(question))
+    (decision,) = [d for _, st in ifc.tracker.runs() for d in st.decisions if id(d) not in before]
+    return {"answer": answer, "decision": decision}
+
+
+def run_demo(scorer: HFScorer | None = None, out: TextIO = sys.stdout) -> None:
+    """Print the LlamaIndex part of `ifc demo`."""
+    scorer = scorer or HFScorer.load()
+    store = scenario_store()
+    ifc = IFCEventHandler.create(PermissivePropagator(scorer), POLICY, query_label=QUERY_LABEL).attach()
+    try:
+        print("\n=== LlamaIndex: a FunctionAgent over labelled Chroma, send_email behind guard_tool ===", file=out)
+        rows = [("request", "permissive", "conservative", "email")]
+        for r in REQUESTS:
+            o = run_agent_request(r, store, ifc)
+            rows.append((r.text, o.permissive, o.conservative, "SENT" if o.sent else "BLOCKED"))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows[:1] + [tuple("-" * w for w in widths)] + rows[1:]:
+            print("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths)), file=out)
+        print("\n=== LlamaIndex: a RetrieverQueryEngine answered by SmolLM2 (llama-index-llms-huggingface) ===",
+              file=out)
+        for enforce in (False, True):
+            res = run_query_engine("When is the office open?", store, scorer, ifc, enforce=enforce)
+            d = res["decision"]
+            print(f"  {'enforce ' if enforce else 'estimate'}: {res['answer'].strip()!r}\n"
+                  f"            label {short(d.label)} (conservative {short(d.conservative_label)}); "
+                  f"admitted {d.admitted}{'; regenerated' if d.regenerated else ''}", file=out)
+    finally:
+        ifc.detach()
