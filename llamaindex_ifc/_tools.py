@@ -12,7 +12,7 @@ from typing import Any, Literal
 from llama_index.core.tools import BaseTool, FunctionTool, adapt_to_async_tool
 from pydantic import Field
 from llama_index.core.workflow import Context
-from workflows.events import Event, HumanResponseEvent, InputRequiredEvent, StopEvent
+from workflows.events import Event, HumanResponseEvent, InputRequiredEvent
 from workflows.handler import WorkflowHandler
 
 from ifc_core import FlowCheck, IFCViolation
@@ -63,7 +63,10 @@ def guard_tool(tool: BaseTool, ifc: IFCEventHandler, *,
     - ``"error"``: the agent gets an error result carrying the `IFCViolation`; the run goes on;
     - ``"approve"``: the run pauses on an `IFCApprovalRequired` event (labels, sink, reason); the
       caller answers with ``handler.ctx.send_event(IFCApprovalResponse(waiter_id=..., approve=...))``;
-    - ``"cancel"``: an `IFCViolationEvent` goes to the stream and the run stops.
+    - ``"cancel"``: an `IFCViolationEvent` goes to the event stream (and the call is refused);
+      `raise_on_violation(handler)` cancels the run on that event and raises. A tool cannot end a
+      workflow run by itself: agents turn every exception into an error result, and a
+      `BaseException` hangs the run.
     """
     if on_violation not in ("error", "approve", "cancel"):
         raise ValueError("on_violation: use 'error', 'approve' or 'cancel'")
@@ -89,7 +92,6 @@ def guard_tool(tool: BaseTool, ifc: IFCEventHandler, *,
             else:
                 if on_violation == "cancel":
                     ctx.write_event_to_stream(IFCViolationEvent(check=check, **_event_fields(check)))
-                    ctx.send_event(StopEvent(result=f"IFC: the run was stopped. {check.reason}"))
                 raise IFCViolation(check)
         output = await inner.acall(**kwargs)
         return output.raw_output

@@ -1,0 +1,51 @@
+"""Small LlamaIndex fakes: a retriever of fixed nodes and an LLM with canned answers."""
+
+from typing import Any
+
+from llama_index.core.base.llms.types import CompletionResponse, CompletionResponseGen, LLMMetadata
+from llama_index.core.llms import CustomLLM
+from llama_index.core.llms.callbacks import llm_completion_callback
+from llama_index.core.retrievers import BaseRetriever
+from llama_index.core.schema import NodeWithScore, TextNode
+
+from ifc_core import LabelCodec
+
+
+class BookRetriever(BaseRetriever):
+    """Returns the nodes `book[query]` ((id, text, label) triples, stored as the ingest API does)."""
+
+    def __init__(self, book: dict, lattice: Any) -> None:
+        super().__init__()
+        self.book, self.codec = book, LabelCodec(lattice)
+
+    def _retrieve(self, query_bundle):
+        return [NodeWithScore(node=TextNode(id_=i, text=t, metadata=self.codec.encode(lab) if lab else {"src": "x"}),
+                              score=1.0) for i, t, lab in self.book[query_bundle.query_str]]
+
+
+class AnswerBook(CustomLLM):
+    """Answers with `answers[q]` for the question q the prompt ends with; records every prompt."""
+
+    answers: dict
+    prompts: list = []
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        return LLMMetadata()
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        self.prompts.append(prompt)
+        return CompletionResponse(text=next(a for q, a in self.answers.items() if q in prompt))
+
+    @llm_completion_callback()
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+        yield self.complete(prompt, formatted=formatted)
+
+
+def engine(retriever, llm):
+    from llama_index.core import PromptTemplate
+    from llama_index.core.query_engine import RetrieverQueryEngine
+
+    qa = PromptTemplate("Documents:\n{context_str}\n\nQuestion: {query_str}")
+    return RetrieverQueryEngine.from_args(retriever, llm=llm, text_qa_template=qa)
