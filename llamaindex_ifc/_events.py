@@ -85,6 +85,7 @@ class _RunSpans(BaseSpanHandler[SimpleSpan]):
             if self._roots.get(id_) == id_:  # the root span ended: drop its whole subtree
                 for span in [s for s, r in self._roots.items() if r == id_]:
                     del self._roots[span]
+                self._owner._last_response.pop(id_, None)
 
 
 class IFCEventHandler(BaseEventHandler):
@@ -104,6 +105,7 @@ class IFCEventHandler(BaseEventHandler):
     tracker: FlowTracker
     codec: LabelCodec
     _spans: _RunSpans = PrivateAttr()
+    _last_response: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
@@ -159,6 +161,11 @@ class IFCEventHandler(BaseEventHandler):
         key = self._spans.root(event.span_id)
         if key is None or INSIDE_ENFORCE.get():
             return
+        response = getattr(event, "response", None)
+        if response is not None:  # async LLM calls wrap sync ones: both end events carry one response
+            if self._last_response.get(key) is response:
+                return
+            self._last_response[key] = response
         if isinstance(event, (RetrievalStartEvent, QueryStartEvent)):
             if not self.tracker.state(key).query:
                 self.tracker.set_query(key, _text(getattr(event, "str_or_query_bundle", None) or

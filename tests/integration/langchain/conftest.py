@@ -13,4 +13,5 @@ def store():
 
 @pytest.fixture
 def handler(scorer):
+    """A LangChain callback handler on the scenario's policy."""
     return IFCCallbackHandler(PermissivePropagator(scorer), POLICY, query_label=QUERY_LABEL)

@@ -16,3 +16,6 @@ def ifc(scorer):
     handler = IFCEventHandler.create(PermissivePropagator(scorer), POLICY, query_label=QUERY_LABEL).attach()
     yield handler
     handler.detach()
+
+
+from ..langchain.conftest import handler  # noqa: E402,F401  (the parity tests drive both adapters)
