@@ -37,6 +37,21 @@ def _text(value: Any) -> str:
     return ""
 
 
+def _react_action(text: str) -> tuple[str, list[dict[str, Any]]]:
+    """A ReAct step ("Thought: ... Action: tool / Action Input: {...}") as its thought and tool call,
+    so that the call is scored in the same plain words as a function call."""
+    from llama_index.core.agent.react.output_parser import ReActOutputParser
+    from llama_index.core.agent.react.types import ActionReasoningStep
+
+    try:
+        step = ReActOutputParser().parse(text)
+    except Exception:  # not a ReAct action: score the text as it is
+        return text, []
+    if isinstance(step, ActionReasoningStep):
+        return step.thought, [{"name": step.action, "args": step.action_input}]
+    return text, []
+
+
 class _RunSpans(BaseSpanHandler[SimpleSpan]):
     """Maps every span to the root span of its run, and sees tool results as spans exit."""
 
@@ -161,11 +176,11 @@ class IFCEventHandler(BaseEventHandler):
         key = self._spans.root(event.span_id)
         if key is None or INSIDE_ENFORCE.get():
             return
-        response = getattr(event, "response", None)
-        if response is not None:  # async LLM calls wrap sync ones: both end events carry one response
-            if self._last_response.get(key) is response:
+        if isinstance(event, (LLMChatEndEvent, LLMCompletionEndEvent)):
+            # async LLM calls wrap sync ones: both end events carry the same response; label it once
+            if event.response is None or self._last_response.get(key) is event.response:
                 return
-            self._last_response[key] = response
+            self._last_response[key] = event.response
         if isinstance(event, (RetrievalStartEvent, QueryStartEvent)):
             if not self.tracker.state(key).query:
                 self.tracker.set_query(key, _text(getattr(event, "str_or_query_bundle", None) or
@@ -174,13 +189,14 @@ class IFCEventHandler(BaseEventHandler):
             for node in event.nodes:
                 source, missing = node_source(node, self.codec)
                 self.tracker.add_source(key, source, unlabelled=missing)
-        elif isinstance(event, LLMChatEndEvent) and event.response is not None:
+        elif isinstance(event, LLMChatEndEvent):
             message = event.response.message
             if event.response.additional_kwargs.get("ifc_enforced") or message.additional_kwargs.get("ifc_enforced"):
                 return  # IFCLLM recorded it already
             calls = [{"name": b.tool_name, "args": b.tool_kwargs, "id": b.tool_call_id}
                      for b in message.blocks if isinstance(b, ToolCallBlock)]
-            self.tracker.label_output(key, message.content or "", calls)
+            content, calls = (message.content or "", calls) if calls else _react_action(message.content or "")
+            self.tracker.label_output(key, content, calls)
         elif isinstance(event, LLMCompletionEndEvent):
             if not event.response.additional_kwargs.get("ifc_enforced"):  # IFCLLM recorded it already
                 self.tracker.label_output(key, event.response.text)

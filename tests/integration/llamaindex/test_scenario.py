@@ -42,3 +42,41 @@ def test_enforce_regeneration_prompt_holds_only_admitted_sources(store, ifc):
     for doc in DOCUMENTS:
         assert doc.text in first
         assert (doc.text in second) is (doc.id == "faq")
+
+
+@pytest.mark.parametrize("request_, expected", list(zip(REQUESTS, EXPECTED)), ids=["faq", "salary", "injection"])
+def test_react_agent(store, ifc, request_, expected):
+    import asyncio
+    import json
+
+    from llama_index.core.agent.workflow import ReActAgent
+    from llama_index.core.base.llms.types import ChatMessage
+    from llama_index.core.llms.mock import MockFunctionCallingLLM
+    from llama_index.core.tools import FunctionTool
+
+    from ifc_core._scenario import short
+    from llamaindex_ifc import IFCRetriever, guard_tool, labelled_retriever_tool
+
+    outbox = []
+
+    def send_email(to: str, subject: str, body: str) -> str:
+        """Send an email."""
+        outbox.append(to)
+        return "sent"
+
+    turns = iter([
+        f"Thought: I need to search.\nAction: search_docs\nAction Input: {json.dumps({'query': request_.search})}",
+        f"Thought: Now I send the email.\nAction: send_email\nAction Input: {json.dumps(request_.email)}",
+        "Thought: I can answer without using any more tools.\nAnswer: Done.",
+    ])
+    llm = MockFunctionCallingLLM(response_generator=lambda messages, **kw: ChatMessage(role="assistant", content=next(turns)))
+    agent = ReActAgent(llm=llm, tools=[labelled_retriever_tool(IFCRetriever.from_chroma(store), "search_docs", "Search."),
+                                       guard_tool(FunctionTool.from_defaults(fn=send_email), ifc)])
+
+    async def run():
+        return await agent.run(user_msg=request_.text)
+
+    asyncio.run(run())
+    ((_, state),) = ifc.tracker.runs()
+    (check,) = state.checks
+    assert (short(check.label), bool(outbox)) == expected and check.allowed is expected[1]
