@@ -1,4 +1,4 @@
-"""LlamaIndex adapter for llm-ifc (in progress, issue 4).
+"""LlamaIndex adapter for llm-ifc: labels for the query engines and agents you already have.
 
 - `IFCEventHandler`: labels every LLM output of a run through the instrumentation dispatcher
   (observe only: the dispatcher swallows handler exceptions, so it cannot block).
@@ -6,13 +6,15 @@
   from the LLM and the embedder; `labelled_retriever_tool` keeps the nodes' labels for the handler.
 - `guard_tool`: a checked tool (``on_violation="error" | "approve" | "cancel"``) and
   `raise_on_violation` for a hard stop.
+- `IFCLLM`: enforce mode; answers regenerated from only the admitted sources.
 
-Not built yet: the enforce-mode LLM wrapper. The rules live in `ifc_core`; this package only translates.
+The rules live in `ifc_core`; this package only translates.
 """
 
 from ifc_core import IFCViolation, Policy
 
 from ._events import IFCEventHandler
+from ._llm import IFCLLM
 from ._retriever import IFCNodePostprocessor, IFCRetriever, MiniLMEmbedModel, labelled_retriever_tool
 from ._tools import IFCApprovalRequired, IFCApprovalResponse, IFCViolationEvent, guard_tool, raise_on_violation
 
@@ -20,6 +22,7 @@ __all__ = [
     "IFCApprovalRequired",
     "IFCApprovalResponse",
     "IFCEventHandler",
+    "IFCLLM",
     "IFCNodePostprocessor",
     "IFCRetriever",
     "IFCViolation",
