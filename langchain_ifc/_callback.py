@@ -96,12 +96,18 @@ class IFCCallbackHandler(BaseCallbackHandler):
                 self.tracker.set_query(key, question)
 
     def _done(self, run_id: UUID, parent_run_id: UUID | None) -> None:
-        """A root run ended: forget its run ids (its state stays in the tracker for inspection)."""
+        """A root run ended: forget its run ids; its state stays in the tracker for inspection.
+
+        A conversation thread goes on after a run, so its state is never marked finished (free it
+        with ``handler.tracker.end(("thread", thread_id))``).
+        """
         if parent_run_id is None:
             with self._lock:
                 key = self._keys.get(run_id)
                 for rid in [r for r, k in self._keys.items() if k == key]:
                     del self._keys[rid]
+            if key is not None and not (isinstance(key, tuple) and key[0] == "thread"):
+                self.tracker.finish(key)
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         self._done(run_id, parent_run_id)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import sys
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, TextIO
 
 from langchain.agents import create_agent
@@ -18,13 +17,14 @@ from langchain_core.tools import BaseTool, tool
 
 from ifc_core import HFScorer, PermissivePropagator
 from ifc_core._prompt import DEFAULT_SYSTEM
-from ifc_core._scenario import LATTICE, POLICY, QUERY_LABEL, REQUESTS, Request, scenario_store, short
+from ifc_core._scenario import (LATTICE, POLICY, QUERY_LABEL, REQUESTS, Outcome, Request, print_table,
+                                scenario_store, short)
 from ifc_core.chroma import LabelledStore
 
 from ._middleware import IFCMiddleware
 from ._retriever import IFCRetriever, labelled_retriever_tool
 
-__all__ = ["ScriptedChatModel", "AgentOutcome", "hr_agent", "run_agent_request", "run_rag", "run_demo"]
+__all__ = ["ScriptedChatModel", "hr_agent", "run_agent_request", "run_rag", "run_demo"]
 
 
 class ScriptedChatModel(FakeMessagesListChatModel):
@@ -65,17 +65,8 @@ def hr_agent(store: LabelledStore, request: Request, *, middleware: Sequence[Any
     return create_agent(model, tools, middleware=list(middleware), checkpointer=checkpointer), outbox
 
 
-@dataclass
-class AgentOutcome:
-    request: Request
-    permissive: str
-    conservative: str
-    sent: bool
-    reason: str
-
-
 def run_agent_request(request: Request, store: LabelledStore, scorer: HFScorer, *,
-                      on_violation: str = "block") -> AgentOutcome:
+                      on_violation: str = "block") -> Outcome:
     """One request through a `create_agent` agent with `IFCMiddleware` and a scripted model."""
     middleware = IFCMiddleware(PermissivePropagator(scorer), POLICY, query_label=QUERY_LABEL,
                                on_violation=on_violation)  # type: ignore[arg-type]
@@ -84,7 +75,7 @@ def run_agent_request(request: Request, store: LabelledStore, scorer: HFScorer, 
     decision = middleware.tracker.decision_for_call("call_email")
     assert decision is not None
     reply = next(m for m in result["messages"] if isinstance(m, ToolMessage) and m.tool_call_id == "call_email")
-    return AgentOutcome(request, short(decision.label), short(decision.conservative_label), bool(outbox),
+    return Outcome(request, short(decision.label), short(decision.conservative_label), bool(outbox),
                         str(reply.content))
 
 
@@ -128,9 +119,7 @@ def run_demo(scorer: HFScorer | None = None, out: TextIO = sys.stdout) -> None:
     for r in REQUESTS:
         o = run_agent_request(r, store, scorer)
         rows.append((r.text, o.permissive, o.conservative, "SENT" if o.sent else "BLOCKED", r.why))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows[:1] + [tuple("-" * w for w in widths)] + rows[1:]:
-        print("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths)), file=out)
+    print_table(rows, out)
     print("\nWith conservative labels every email would have been blocked: every prompt held the\n"
           "confidential and the untrusted document.", file=out)
     print("\n=== LangChain: a RAG chain answered by SmolLM2 through langchain-huggingface ===", file=out)

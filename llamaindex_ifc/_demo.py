@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TextIO
 
 from llama_index.core.agent.workflow import FunctionAgent, ToolCallResult
@@ -16,7 +15,7 @@ from llama_index.core.tools import BaseTool, FunctionTool
 
 from ifc_core import HFScorer, PermissivePropagator
 from ifc_core._prompt import DEFAULT_SYSTEM
-from ifc_core._scenario import POLICY, QUERY_LABEL, REQUESTS, Request, scenario_store, short
+from ifc_core._scenario import POLICY, QUERY_LABEL, REQUESTS, Outcome, Request, print_table, scenario_store, short
 
 from ._events import IFCEventHandler
 from ._retriever import IFCRetriever, labelled_retriever_tool
@@ -59,15 +58,6 @@ def hr_agent(store: Any, request: Request, ifc: IFCEventHandler, *, on_violation
     return FunctionAgent(tools=[search, guard(email)], llm=llm), outbox
 
 
-@dataclass
-class AgentOutcome:
-    request: Request
-    permissive: str
-    conservative: str
-    sent: bool
-    reason: str
-
-
 async def _run_agent(agent: FunctionAgent, text: str) -> str:
     handler = agent.run(user_msg=text)
     reason = ""
@@ -78,13 +68,13 @@ async def _run_agent(agent: FunctionAgent, text: str) -> str:
     return reason
 
 
-def run_agent_request(request: Request, store: Any, ifc: IFCEventHandler) -> AgentOutcome:
+def run_agent_request(request: Request, store: Any, ifc: IFCEventHandler) -> Outcome:
     """One request through a `FunctionAgent` with a guarded `send_email` (``on_violation="error"``)."""
     agent, outbox = hr_agent(store, request, ifc)
     reason = asyncio.run(_run_agent(agent, request.text))
     decision = ifc.tracker.decision_for_call("call_email")
     assert decision is not None
-    return AgentOutcome(request, short(decision.label), short(decision.conservative_label), bool(outbox), reason)
+    return Outcome(request, short(decision.label), short(decision.conservative_label), bool(outbox), reason)
 
 
 def local_llm(scorer: HFScorer, max_new_tokens: int = 40) -> Any:
@@ -131,9 +121,7 @@ def run_demo(scorer: HFScorer | None = None, out: TextIO = sys.stdout) -> None:
         for r in REQUESTS:
             o = run_agent_request(r, store, ifc)
             rows.append((r.text, o.permissive, o.conservative, "SENT" if o.sent else "BLOCKED"))
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        for row in rows[:1] + [tuple("-" * w for w in widths)] + rows[1:]:
-            print("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths)), file=out)
+        print_table(rows, out)
         print("\n=== LlamaIndex: a RetrieverQueryEngine answered by SmolLM2 (llama-index-llms-huggingface) ===",
               file=out)
         for enforce in (False, True):

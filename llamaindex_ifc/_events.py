@@ -101,6 +101,7 @@ class _RunSpans(BaseSpanHandler[SimpleSpan]):
                 for span in [s for s, r in self._roots.items() if r == id_]:
                     del self._roots[span]
                 self._owner._last_response.pop(id_, None)
+                self._owner.tracker.finish(id_)
 
 
 class IFCEventHandler(BaseEventHandler):

@@ -7,7 +7,7 @@ import time
 from typing import TextIO
 
 from ._propagators import ConservativePropagator, PermissivePropagator
-from ._scenario import DOCUMENTS, QUERY_LABEL, short
+from ._scenario import DOCUMENTS, QUERY_LABEL, print_table, short
 from ._scorer import HFScorer
 from ._sources import LabelledSource
 
@@ -40,10 +40,7 @@ def run_demo(model: str | None = None, out: TextIO = sys.stdout) -> None:
         rows.append((answer, short(c.label), short(d.label), ", ".join(d.admitted),
                      f"{time.perf_counter() - start:.1f}s"))
     print("\nEstimate mode: labelling answers that already exist", file=out)
-    head = ("answer", "conservative", "permissive", "admitted (label ⊒ theirs)", "time")
-    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
-    for r in [head, tuple("-" * w for w in widths), *rows]:
-        print("  " + "  ".join(str(v).ljust(w) for v, w in zip(r, widths)), file=out)
+    print_table([("answer", "conservative", "permissive", "admitted (label ⊒ theirs)", "time"), *rows], out)
     print("\nEnforce mode: generate, find the label, regenerate from the admitted documents only", file=out)
     q = LabelledSource("query", "When is the office open?", query_label)
     d = permissive.enforce(q, DOCUMENTS, max_new_tokens=40)

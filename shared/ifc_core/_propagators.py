@@ -46,8 +46,10 @@ class _Inputs:
         if len(set(ids)) != len(ids):
             self.problem = "duplicate document ids; each document needs its own id"
         self.query_label = self._checked(query)
-        self.labels = {d.id: self._checked(d) for d in self.documents}
-        self.conservative = self.query_label.join(lattice.join_all(self.labels.values()))
+        checked = [self._checked(d) for d in self.documents]
+        self.labels = dict(zip(ids, checked))
+        # from the list, not the dict: duplicate ids must not hide a label from the conservative join
+        self.conservative = self.query_label.join(lattice.join_all(checked))
 
     def _checked(self, source: LabelledSource) -> Label:
         if source.label is None:

@@ -49,6 +49,7 @@ class RunState:
     decisions: list[Decision] = field(default_factory=list)
     checks: list[FlowCheck] = field(default_factory=list)
     unlabelled: list[str] = field(default_factory=list)
+    finished: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -78,14 +79,26 @@ class FlowTracker:
         self._lock = threading.Lock()
 
     def state(self, key: Hashable) -> RunState:
-        """The state of run `key` (created on first use; the oldest runs are forgotten)."""
+        """The state of run `key`, created on first use.
+
+        Beyond `max_runs`, the oldest *finished* runs are forgotten. A run still going is never
+        forgotten, since its next output would be labelled without the sources it saw.
+        """
         with self._lock:
             st = self._runs.get(key)
             if st is None:
                 st = self._runs[key] = RunState()
-                while len(self._runs) > self.max_runs:
-                    self._runs.popitem(last=False)
+                excess = len(self._runs) - self.max_runs
+                for old in [k for k, v in self._runs.items() if v.finished][:max(excess, 0)]:
+                    del self._runs[old]
+            st.finished = False
             return st
+
+    def finish(self, key: Hashable) -> None:
+        """Run `key` is over: its state stays for inspection until `max_runs` newer runs push it out."""
+        with self._lock:
+            if key in self._runs:
+                self._runs[key].finished = True
 
     def runs(self) -> list[tuple[Hashable, RunState]]:
         """Every run still held, oldest first, with its state."""
@@ -111,7 +124,14 @@ class FlowTracker:
             raise ValueError(f"{source.id}: an unlabelled source must carry ⊤")
         st = self.state(key)
         with st.lock:
-            st.sources[source.id] = source
+            # An id clash must never let one source replace another (a public twin of a secret):
+            # a different source under a known id is kept beside it as "id#2", "id#3", ...
+            twins = [i for i in st.sources if i == source.id or i.startswith(source.id + "#")]
+            same = next((i for i in twins if (st.sources[i].text, st.sources[i].label) == (source.text, source.label)), None)
+            if same is None:
+                if twins:
+                    source = LabelledSource(f"{source.id}#{len(twins) + 1}", source.text, source.label)
+                st.sources[source.id] = source
             if unlabelled and source.id not in st.unlabelled:
                 st.unlabelled.append(source.id)
 

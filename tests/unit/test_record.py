@@ -25,3 +25,9 @@ def test_query_and_document_may_share_an_id():
     d = ConservativePropagator().label(LabelledSource("x", "Q?", CONF.label("secret")),
                                        [LabelledSource("x", "A.", CONF.label("public"))], "A.")
     assert d.query_label == CONF.label("secret") and d.label == CONF.label("secret")
+
+
+def test_duplicate_ids_fall_back_to_the_join_of_every_document():
+    docs = [LabelledSource("x", "Secret.", CONF.label("secret")), LabelledSource("x", "Public.", CONF.label("public"))]
+    d = ConservativePropagator().label(LabelledSource("q", "Q?", CONF.label("public")), docs, "Secret.")
+    assert d.conservative_label == d.label == CONF.label("secret")
