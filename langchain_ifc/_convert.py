@@ -9,16 +9,15 @@ from typing import Any
 from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage, HumanMessage
 
-from ifc_core import Label, LabelCodec, LabelledSource
-
-LABEL_PROBLEM_KEY = "ifc_label_problem"
+from ifc_core import LABEL_PROBLEM_KEY, LabelCodec, LabelledSource
 
 
 def document_source(doc: Document, codec: LabelCodec) -> tuple[LabelledSource, bool]:
     """A retrieved document as a labelled source; (source, True) when its label was missing."""
     label = codec.decode(doc.metadata)
     doc_id = doc.id or hashlib.sha256(doc.page_content.encode()).hexdigest()[:16]
-    return LabelledSource(str(doc_id), doc.page_content, label or codec.lattice.top), label is None
+    missing = label is None or LABEL_PROBLEM_KEY in doc.metadata  # flagged upstream by IFCRetriever
+    return LabelledSource(str(doc_id), doc.page_content, codec.lattice.top if missing else label), missing
 
 
 def text_of(content: Any) -> str:
@@ -46,10 +45,6 @@ def question_of(inputs: Any) -> str:
                              for m in humans)
         return "\n".join(v for v in inputs.values() if isinstance(v, str))
     return ""
-
-
-def label_json(label: Label) -> Any:
-    return label.to_json()
 
 
 def run_key(metadata: Mapping[str, Any] | None, root: Hashable) -> Hashable:

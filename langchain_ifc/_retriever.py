@@ -12,7 +12,7 @@ from pydantic import ConfigDict
 
 from ifc_core import Label, LabelCodec, Lattice
 
-from ._convert import LABEL_PROBLEM_KEY, document_source
+from ._convert import document_source
 
 __all__ = ["IFCRetriever", "labelled_retriever_tool"]
 
@@ -51,9 +51,7 @@ class IFCRetriever(BaseRetriever):
             source, missing = document_source(doc, codec)
             if self.clearance is not None and not source.label <= self.clearance:  # type: ignore[operator]
                 continue
-            meta = {**doc.metadata, **codec.encode(source.label)}  # type: ignore[arg-type]
-            if missing:
-                meta[LABEL_PROBLEM_KEY] = "missing or unparseable label; treated as the top label"
+            meta = {**doc.metadata, **codec.encode(source.label, missing=missing)}  # type: ignore[arg-type]
             out.append(Document(page_content=doc.page_content, metadata=meta, id=doc.id or source.id))
         return out
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Hashable
+from contextvars import ContextVar
 from typing import Any
 
 from llama_index.core.base.llms.types import ToolCallBlock
@@ -16,6 +17,7 @@ from llama_index.core.instrumentation.events.retrieval import RetrievalEndEvent,
 from llama_index.core.instrumentation.span import SimpleSpan
 from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
 from llama_index.core.schema import NodeWithScore
+from llama_index.core.tools import ToolOutput
 from llama_index_instrumentation.dispatcher import active_span_id
 from pydantic import ConfigDict, PrivateAttr
 
@@ -26,6 +28,9 @@ from ._convert import node_source
 __all__ = ["IFCEventHandler"]
 
 _QUESTION_ARGS = ("user_msg", "str_or_query_bundle", "query_str", "message")
+
+# Set while IFCLLM calls its inner model, so that the handler does not label those calls again.
+INSIDE_ENFORCE: ContextVar[bool] = ContextVar("ifc_inside_enforce", default=False)
 
 
 def _text(value: Any) -> str:
@@ -85,7 +90,7 @@ class _RunSpans(BaseSpanHandler[SimpleSpan]):
 
     def prepare_to_exit_span(self, id_: str, bound_args: Any, instance: Any = None, result: Any = None,
                              **kwargs: Any) -> None:
-        if result is not None and type(result).__name__ == "ToolOutput" and not getattr(result, "is_error", False):
+        if isinstance(result, ToolOutput) and not result.is_error:
             key = self.root(id_)
             if key is not None:
                 self._owner._tool_result(key, result)
@@ -157,12 +162,9 @@ class IFCEventHandler(BaseEventHandler):
         """The run the calling code belongs to (its root span id), if any."""
         return self._spans.root(active_span_id.get())
 
-    def run_of(self, span_id: str | None) -> Hashable | None:
-        return self._spans.root(span_id)
-
     def _tool_result(self, key: Hashable, output: Any) -> None:
         raw = output.raw_output
-        raw = raw.raw_output if type(raw).__name__ == "ToolOutput" else raw  # FunctionTool wraps a returned ToolOutput
+        raw = raw.raw_output if isinstance(raw, ToolOutput) else raw  # FunctionTool wraps a returned ToolOutput
         nodes = raw if isinstance(raw, list) else []
         if nodes and all(isinstance(n, NodeWithScore) for n in nodes):
             for node in nodes:  # a labelled retriever tool: its nodes keep their labels
@@ -172,8 +174,6 @@ class IFCEventHandler(BaseEventHandler):
         self.tracker.add_tool_result(key, output.tool_name, str(output.content), str(id(output)))
 
     def handle(self, event: BaseEvent, **kwargs: Any) -> None:
-        from ._llm import INSIDE_ENFORCE
-
         key = self._spans.root(event.span_id)
         if key is None or INSIDE_ENFORCE.get():
             return

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextvars import ContextVar
 from typing import Any
 
 from llama_index.core.base.llms.types import CompletionResponse, CompletionResponseGen, LLMMetadata
@@ -13,12 +12,9 @@ from pydantic import ConfigDict
 
 from ifc_core._verbatim import enforce_in_prompt, strip_sources
 
-from ._events import IFCEventHandler
+from ._events import INSIDE_ENFORCE, IFCEventHandler
 
 __all__ = ["IFCLLM"]
-
-# Set while IFCLLM calls its inner model, so that IFCEventHandler does not label those calls again.
-INSIDE_ENFORCE: ContextVar[bool] = ContextVar("ifc_inside_enforce", default=False)
 
 
 class IFCLLM(CustomLLM):

@@ -11,7 +11,7 @@
     d.label, d.conservative_label   # public, secret
 """
 
-from ._codec import LABEL_KEY, LabelCodec
+from ._codec import LABEL_KEY, LABEL_PROBLEM_KEY, LabelCodec
 from ._errors import (
     CaseFormatError,
     IFCError,
@@ -41,6 +41,7 @@ __all__ = [
     "FlowTracker",
     "IFCViolation",
     "LABEL_KEY",
+    "LABEL_PROBLEM_KEY",
     "LabelCodec",
     "Policy",
     "RunState",

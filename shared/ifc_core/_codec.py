@@ -14,9 +14,10 @@ from typing import Any
 from ._errors import LatticeError
 from ._lattice import Chain, Label, Lattice, Product, Readers, Tags
 
-__all__ = ["LABEL_KEY", "LabelCodec"]
+__all__ = ["LABEL_KEY", "LABEL_PROBLEM_KEY", "LabelCodec"]
 
 LABEL_KEY = "ifc_label"
+LABEL_PROBLEM_KEY = "ifc_label_problem"  # set on records whose stored label was missing or unparseable
 
 
 class LabelCodec:
@@ -25,12 +26,15 @@ class LabelCodec:
     def __init__(self, lattice: Lattice) -> None:
         self.lattice = lattice
 
-    def encode(self, label: Label) -> dict[str, str | int | bool]:
-        """The metadata keys that store `label`."""
+    def encode(self, label: Label, *, missing: bool = False) -> dict[str, str | int | bool]:
+        """The metadata keys that store `label`; `missing=True` also flags a label that was
+        missing or unparseable and replaced by ⊤."""
         if label.lattice != self.lattice:
             raise LatticeError(f"label {label} is not in this store's lattice {self.lattice!r}")
         meta: dict[str, str | int | bool] = {LABEL_KEY: json.dumps(label.to_json(), separators=(",", ":"))}
         self._facets(self.lattice, label.value, "ifc_", meta)
+        if missing:
+            meta[LABEL_PROBLEM_KEY] = "missing or unparseable label; treated as the top label"
         return meta
 
     def _facets(self, lattice: Lattice, value: Any, prefix: str, meta: dict[str, Any]) -> None:
