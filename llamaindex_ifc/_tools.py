@@ -65,8 +65,8 @@ def guard_tool(tool: BaseTool, ifc: IFCEventHandler, *,
       caller answers with ``handler.ctx.send_event(IFCApprovalResponse(waiter_id=..., approve=...))``;
     - ``"cancel"``: an `IFCViolationEvent` goes to the event stream (and the call is refused);
       `raise_on_violation(handler)` cancels the run on that event and raises. A tool cannot end a
-      workflow run by itself: agents turn every exception into an error result, and a
-      `BaseException` hangs the run.
+      workflow run by itself: agents turn every exception into an error result, a
+      `BaseException` hangs the run, and workflows do not support cancelling from inside a step.
     """
     if on_violation not in ("error", "approve", "cancel"):
         raise ValueError("on_violation: use 'error', 'approve' or 'cancel'")
