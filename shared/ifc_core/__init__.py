@@ -24,7 +24,9 @@ from ._lattice import Chain, Label, Lattice, Product, Readers, Tags, lattice_fro
 from ._model import EMBEDDED_MODEL, embedded_model_path
 from ._policy import FlowCheck, IFCViolation, Policy
 from ._prompt import ChatPrompt, Prompt
+from ._introspection import IntrospectionPropagator, parse_reliance
 from ._propagators import ConservativePropagator, PermissivePropagator, Propagator
+from ._registry import PROPAGATORS, make_propagator
 from ._record import AuditLog, Candidate, Decision
 from ._scorer import Generation, HFScorer, ScoringRun
 from ._search import Tolerance
@@ -40,6 +42,7 @@ __all__ = [
     "FlowCheck",
     "FlowTracker",
     "IFCViolation",
+    "IntrospectionPropagator",
     "LABEL_KEY",
     "LABEL_PROBLEM_KEY",
     "LabelCodec",
@@ -56,6 +59,7 @@ __all__ = [
     "Lattice",
     "LabelledSource",
     "LatticeError",
+    "PROPAGATORS",
     "ModelLoadError",
     "PermissivePropagator",
     "Product",
@@ -69,4 +73,6 @@ __all__ = [
     "UnknownElementError",
     "embedded_model_path",
     "lattice_from_spec",
+    "make_propagator",
+    "parse_reliance",
 ]

@@ -24,7 +24,7 @@ from ._scorer import Generation, HFScorer, ScoringRun
 from ._search import Tolerance, candidate_labels, lower_covers
 from ._sources import LabelledSource
 
-__all__ = ["Propagator", "ConservativePropagator", "PermissivePropagator", "PROPAGATORS", "make_propagator"]
+__all__ = ["Propagator", "ConservativePropagator", "PermissivePropagator"]
 
 Output = str | Sequence[int]
 
@@ -116,6 +116,44 @@ class Propagator(ABC):
             model_id=self.scorer.model_id if self.scorer else None, notes=inputs.notes, **kw,
         )
 
+    def _safety_wrapper(self, query: LabelledSource, documents: Sequence[LabelledSource], max_new_tokens: int,
+                        id: str | None, admit: Any) -> Decision:
+        """Enforce mode, for any way of choosing the label (method.md, step 6).
+
+        Generate from every document (sorted by label rank); `admit(inputs, docs, prompt_ids,
+        generation)` returns (label L*, admitted ids, candidates, scoring run or None); regenerate
+        from the admitted documents only. On any error the text generated from every document is
+        released with the conservative label.
+        """
+        start = time.perf_counter()
+        inputs = _Inputs(query, documents, self.lattice)
+        scorer = self._need_scorer()
+        docs = inputs.by_rank()
+        gens: list[Generation] = []
+        run: ScoringRun | None = None
+        text = ""
+        settings = getattr(self, "settings", {})
+        try:
+            if inputs.problem:
+                raise IFCError(inputs.problem)
+            full = self.prompt.build(query.text, docs)
+            gens.append(scorer.generate(full.ids, max_new_tokens))
+            text = scorer.decode(gens[0].ids)
+            if not gens[0].ids or not text.strip():
+                raise ScoringError("empty output")
+            best, admitted, candidates, run = admit(inputs, docs, full.ids, gens[0])
+            regenerated = len(admitted) < len(docs)
+            if regenerated:
+                kept = [d for d in docs if d.id in admitted]
+                gens.append(scorer.generate(self.prompt.build(query.text, kept).ids, max_new_tokens))
+                text = scorer.decode(gens[-1].ids)
+        except Exception as exc:  # the text generated from every document carries the conservative label
+            return self._decision(inputs, "enforce", text, start, id, fallback_reason=_reason(exc),
+                                  settings=settings, **_cost(run, gens))
+        return self._decision(inputs, "enforce", text, start, id, label=inputs.query_label.join(best),
+                              admitted=admitted, candidates=candidates, regenerated=regenerated,
+                              settings=settings, **_cost(run, gens))
+
     def _text(self, output: Output) -> tuple[str, tuple[int, ...] | None]:
         if isinstance(output, str):
             return output, None
@@ -203,34 +241,12 @@ class PermissivePropagator(Propagator):
 
     def enforce(self, query: LabelledSource, documents: Sequence[LabelledSource], *,
                 max_new_tokens: int = 128, id: str | None = None) -> Decision:
-        start = time.perf_counter()
-        inputs = _Inputs(query, documents, self.lattice)
-        scorer = self._need_scorer()
-        docs = inputs.by_rank()
-        gens: list[Generation] = []
-        run: ScoringRun | None = None
-        text = ""
-        try:
-            if inputs.problem:
-                raise IFCError(inputs.problem)
-            full = self.prompt.build(query.text, docs)
-            gens.append(scorer.generate(full.ids, max_new_tokens))
-            text = scorer.decode(gens[0].ids)
-            if not gens[0].ids or not text.strip():
-                raise ScoringError("empty output")
-            run = scorer.run(gens[0].ids)
-            best, admitted, candidates = self._search(inputs, docs, run, (full.ids, gens[0]))
-            regenerated = len(admitted) < len(docs)
-            if regenerated:
-                kept = [d for d in docs if d.id in admitted]
-                gens.append(scorer.generate(self.prompt.build(query.text, kept).ids, max_new_tokens))
-                text = scorer.decode(gens[-1].ids)
-        except Exception as exc:  # the text generated from every document carries the conservative label
-            return self._decision(inputs, "enforce", text, start, id, fallback_reason=_reason(exc),
-                                  settings=self.settings, **_cost(run, gens))
-        return self._decision(inputs, "enforce", text, start, id, label=inputs.query_label.join(best),
-                              admitted=admitted, candidates=candidates, regenerated=regenerated,
-                              settings=self.settings, **_cost(run, gens))
+        def admit(inputs: _Inputs, docs: list[LabelledSource], prompt: tuple[int, ...],
+                  gen: Generation) -> tuple[Label, list[str], list[Candidate], ScoringRun]:
+            run = self._need_scorer().run(gen.ids)
+            return (*self._search(inputs, docs, run, (prompt, gen)), run)
+
+        return self._safety_wrapper(query, documents, max_new_tokens, id, admit)
 
     def _search(self, inputs: _Inputs, docs: list[LabelledSource], run: ScoringRun,
                 seed: tuple[tuple[int, ...], Generation] | None) -> tuple[Label, list[str], list[Candidate]]:
@@ -296,19 +312,3 @@ def _cost(run: ScoringRun | None, gens: Sequence[Generation] = ()) -> dict[str, 
     passes = sum(g.passes for g in gens) + (run.passes if run else 0)
     tokens = sum(g.tokens for g in gens) + (run.tokens if run else 0)
     return {"passes": passes, "tokens": tokens}
-
-
-PROPAGATORS: dict[str, type[Propagator]] = {
-    ConservativePropagator.name: ConservativePropagator,
-    PermissivePropagator.name: PermissivePropagator,
-}
-
-
-def make_propagator(name: str, scorer: HFScorer | None, **options: Any) -> Propagator:
-    """The propagator registered under `name` ("conservative", "permissive")."""
-    if name not in PROPAGATORS:
-        raise ValueError(f"unknown propagator {name!r}; use one of {sorted(PROPAGATORS)}")
-    cls = PROPAGATORS[name]
-    if cls is ConservativePropagator:
-        return cls(scorer)
-    return cls(scorer, **options)  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Sequence
 
 from ._errors import IFCError
-from ._propagators import PROPAGATORS, make_propagator
+from ._registry import PROPAGATORS, make_propagator
 from ._search import Tolerance
 
 __all__ = ["main"]
