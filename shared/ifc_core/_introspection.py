@@ -8,15 +8,12 @@ document ids (or ``NONE``) gives the conservative label, with the reason recorde
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Sequence
 from typing import Any
 
-from ._errors import IFCError, ScoringError
-from ._lattice import Label
-from ._propagators import Output, Propagator, _cost, _Inputs, _reason
-from ._record import Candidate, Decision
-from ._scorer import Generation, ScoringRun
+from ._errors import ScoringError
+from ._propagators import Output, Propagator, _Inputs
+from ._record import Decision
 from ._sources import LabelledSource
 
 __all__ = ["IntrospectionPropagator", "parse_reliance"]
@@ -63,45 +60,27 @@ class IntrospectionPropagator(Propagator):
     def settings(self) -> dict[str, Any]:
         return {"max_reply_tokens": self.max_reply_tokens}
 
-    def _ask(self, inputs: _Inputs, docs: Sequence[LabelledSource], answer: str) -> tuple[list[str], Generation]:
+    def _admit(self, inputs: _Inputs, docs: Sequence[LabelledSource], answer: str, spent: list[Any]) -> tuple[Any, ...]:
         scorer = self._need_scorer()
         question = f"{inputs.query.text.strip()}\n\nAnswer: {answer.strip()}\n\n{INSTRUCTION}"
         reply = scorer.generate(self.prompt.build(question, docs).ids, self.max_reply_tokens)
+        spent.append(reply)
         text = scorer.decode(reply.ids)
         try:
-            return parse_reliance(text, [d.id for d in docs]), reply
+            relied = parse_reliance(text, [d.id for d in docs])
         except ValueError as exc:
             raise ScoringError(f"unusable introspection reply {text!r}: {exc}") from None
-
-    def _admit(self, inputs: _Inputs, docs: list[LabelledSource], answer: str) -> tuple[Label, list[str], list[Candidate], int]:
-        relied, reply = self._ask(inputs, docs, answer)
         label = inputs.lattice.join_all(inputs.label_of(d) for d in docs if d.id in relied)
         admitted = [d.id for d in inputs.documents if inputs.label_of(d) <= label]
-        return label, admitted, [], reply.passes
+        return label, admitted, []
 
     def label(self, query: LabelledSource, documents: Sequence[LabelledSource], output: Output,
               *, id: str | None = None) -> Decision:
-        start = time.perf_counter()
-        inputs = _Inputs(query, documents, self.lattice)
-        text, _ = self._text(output)
-        passes = 0
-        try:
-            if inputs.problem:
-                raise IFCError(inputs.problem)
-            if not text.strip():
-                raise ScoringError("empty output")
-            best, admitted, candidates, passes = self._admit(inputs, inputs.by_rank(), text)
-        except Exception as exc:  # fail closed
-            return self._decision(inputs, "estimate", text, start, id, fallback_reason=_reason(exc),
-                                  settings=self.settings, passes=passes)
-        return self._decision(inputs, "estimate", text, start, id, label=inputs.query_label.join(best),
-                              admitted=admitted, settings=self.settings, passes=passes)
+        return self._estimate(query, documents, output, id,
+                              lambda inputs, text, ids, spent: self._admit(inputs, inputs.by_rank(), text, spent))
 
     def enforce(self, query: LabelledSource, documents: Sequence[LabelledSource], *,
                 max_new_tokens: int = 128, id: str | None = None) -> Decision:
-        def admit(inputs: _Inputs, docs: list[LabelledSource], prompt: tuple[int, ...],
-                  gen: Generation) -> tuple[Label, list[str], list[Candidate], ScoringRun | None]:
-            best, admitted, candidates, _ = self._admit(inputs, docs, self._need_scorer().decode(gen.ids))
-            return best, admitted, candidates, None
-
-        return self._safety_wrapper(query, documents, max_new_tokens, id, admit)
+        return self._safety_wrapper(
+            query, documents, max_new_tokens, id,
+            lambda inputs, docs, prompt, gen, spent: self._admit(inputs, docs, self._need_scorer().decode(gen.ids), spent))

@@ -80,6 +80,11 @@ class Propagator(ABC):
         self._prompt = prompt
 
     @property
+    def settings(self) -> dict[str, Any]:
+        """The propagator's parameters, copied into every decision record."""
+        return {}
+
+    @property
     def prompt(self) -> ChatPrompt:
         """The prompt model (built lazily from the scorer's tokenizer)."""
         if self._prompt is None:
@@ -116,12 +121,38 @@ class Propagator(ABC):
             model_id=self.scorer.model_id if self.scorer else None, notes=inputs.notes, **kw,
         )
 
+    def _estimate(self, query: LabelledSource, documents: Sequence[LabelledSource], output: Output,
+                  id: str | None, admit: Any) -> Decision:
+        """Estimate mode, for any way of choosing the label; fails closed.
+
+        `admit(inputs, text, ids, spent)` returns (label L*, admitted ids, candidates) and appends
+        the scoring runs and generations it uses to `spent` (their cost goes in the record, also on
+        failure). A problem with the inputs, an empty output, or any error gives the conservative
+        label with the reason recorded.
+        """
+        start = time.perf_counter()
+        inputs = _Inputs(query, documents, self.lattice)
+        text, ids = self._text(output)
+        spent: list[Any] = []
+        try:
+            if inputs.problem:
+                raise IFCError(inputs.problem)
+            if not text.strip():
+                raise ScoringError("empty output")
+            best, admitted, candidates = admit(inputs, text, ids, spent)
+        except Exception as exc:  # fail closed: any error or doubt gives the conservative label
+            return self._decision(inputs, "estimate", text, start, id, fallback_reason=_reason(exc),
+                                  settings=self.settings, **_cost(spent))
+        return self._decision(inputs, "estimate", text, start, id, label=inputs.query_label.join(best),
+                              admitted=admitted, candidates=candidates, settings=self.settings, **_cost(spent))
+
     def _safety_wrapper(self, query: LabelledSource, documents: Sequence[LabelledSource], max_new_tokens: int,
                         id: str | None, admit: Any) -> Decision:
         """Enforce mode, for any way of choosing the label (method.md, step 6).
 
         Generate from every document (sorted by label rank); `admit(inputs, docs, prompt_ids,
-        generation)` returns (label L*, admitted ids, candidates, scoring run or None); regenerate
+        generation, spent)` returns (label L*, admitted ids, candidates), appending what it runs to
+        `spent`; regenerate
         from the admitted documents only. On any error the text generated from every document is
         released with the conservative label.
         """
@@ -129,30 +160,31 @@ class Propagator(ABC):
         inputs = _Inputs(query, documents, self.lattice)
         scorer = self._need_scorer()
         docs = inputs.by_rank()
-        gens: list[Generation] = []
-        run: ScoringRun | None = None
+        spent: list[Any] = []  # generations and scoring runs, for the passes/tokens in the record
         text = ""
-        settings = getattr(self, "settings", {})
+        settings = self.settings
         try:
             if inputs.problem:
                 raise IFCError(inputs.problem)
             full = self.prompt.build(query.text, docs)
-            gens.append(scorer.generate(full.ids, max_new_tokens))
-            text = scorer.decode(gens[0].ids)
-            if not gens[0].ids or not text.strip():
+            first = scorer.generate(full.ids, max_new_tokens)
+            spent.append(first)
+            text = scorer.decode(first.ids)
+            if not first.ids or not text.strip():
                 raise ScoringError("empty output")
-            best, admitted, candidates, run = admit(inputs, docs, full.ids, gens[0])
+            best, admitted, candidates = admit(inputs, docs, full.ids, first, spent)
             regenerated = len(admitted) < len(docs)
             if regenerated:
                 kept = [d for d in docs if d.id in admitted]
-                gens.append(scorer.generate(self.prompt.build(query.text, kept).ids, max_new_tokens))
-                text = scorer.decode(gens[-1].ids)
+                again = scorer.generate(self.prompt.build(query.text, kept).ids, max_new_tokens)
+                spent.append(again)
+                text = scorer.decode(again.ids)
         except Exception as exc:  # the text generated from every document carries the conservative label
             return self._decision(inputs, "enforce", text, start, id, fallback_reason=_reason(exc),
-                                  settings=settings, **_cost(run, gens))
+                                  settings=settings, **_cost(spent))
         return self._decision(inputs, "enforce", text, start, id, label=inputs.query_label.join(best),
                               admitted=admitted, candidates=candidates, regenerated=regenerated,
-                              settings=settings, **_cost(run, gens))
+                              settings=settings, **_cost(spent))
 
     def _text(self, output: Output) -> tuple[str, tuple[int, ...] | None]:
         if isinstance(output, str):
@@ -219,32 +251,22 @@ class PermissivePropagator(Propagator):
 
     def label(self, query: LabelledSource, documents: Sequence[LabelledSource], output: Output,
               *, id: str | None = None) -> Decision:
-        start = time.perf_counter()
-        inputs = _Inputs(query, documents, self.lattice)
-        scorer = self._need_scorer()
-        text, ids = self._text(output)
-        run: ScoringRun | None = None
-        try:
-            if inputs.problem:
-                raise IFCError(inputs.problem)
-            ids = ids if ids is not None else scorer.encode(text)
-            if not ids or not text.strip():
-                raise ScoringError("empty output")
-            run = scorer.run(ids)
+        def admit(inputs: _Inputs, text: str, ids: tuple[int, ...] | None, spent: list[Any]) -> tuple[Any, ...]:
+            scorer = self._need_scorer()
+            run = scorer.run(ids if ids is not None else scorer.encode(text))
+            spent.append(run)
             docs = inputs.by_rank() if self.doc_order == "label" else inputs.documents
-            best, admitted, candidates = self._search(inputs, docs, run, None)
-        except Exception as exc:  # fail closed: any error or doubt gives the conservative label
-            return self._decision(inputs, "estimate", text, start, id, fallback_reason=_reason(exc),
-                                  settings=self.settings, **_cost(run))
-        return self._decision(inputs, "estimate", text, start, id, label=inputs.query_label.join(best),
-                              admitted=admitted, candidates=candidates, settings=self.settings, **_cost(run))
+            return self._search(inputs, docs, run, None)
+
+        return self._estimate(query, documents, output, id, admit)
 
     def enforce(self, query: LabelledSource, documents: Sequence[LabelledSource], *,
                 max_new_tokens: int = 128, id: str | None = None) -> Decision:
         def admit(inputs: _Inputs, docs: list[LabelledSource], prompt: tuple[int, ...],
-                  gen: Generation) -> tuple[Label, list[str], list[Candidate], ScoringRun]:
+                  gen: Generation, spent: list[Any]) -> tuple[Any, ...]:
             run = self._need_scorer().run(gen.ids)
-            return (*self._search(inputs, docs, run, (prompt, gen)), run)
+            spent.append(run)
+            return self._search(inputs, docs, run, (prompt, gen))
 
         return self._safety_wrapper(query, documents, max_new_tokens, id, admit)
 
@@ -308,7 +330,6 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _cost(run: ScoringRun | None, gens: Sequence[Generation] = ()) -> dict[str, int]:
-    passes = sum(g.passes for g in gens) + (run.passes if run else 0)
-    tokens = sum(g.tokens for g in gens) + (run.tokens if run else 0)
-    return {"passes": passes, "tokens": tokens}
+def _cost(spent: Sequence[Any]) -> dict[str, int]:
+    """Model passes and tokens of the generations and scoring runs a decision used."""
+    return {"passes": sum(x.passes for x in spent), "tokens": sum(x.tokens for x in spent)}
