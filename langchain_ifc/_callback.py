@@ -59,8 +59,7 @@ class IFCCallbackHandler(BaseCallbackHandler):
         self.codec = LabelCodec(policy.lattice)
         self.enforce = enforce
         self._keys: dict[UUID, Hashable] = {}
-        self._tools: dict[UUID, str] = {}
-        self._tool_calls: dict[UUID, str | None] = {}
+        self._tools: dict[UUID, tuple[str, str | None]] = {}  # running tool: (name, model's tool-call id)
         self._lock = threading.Lock()
 
     # -- run bookkeeping -------------------------------------------------------------------
@@ -80,11 +79,12 @@ class IFCCallbackHandler(BaseCallbackHandler):
 
     def tool_call_of(self, run_manager: Any) -> str | None:
         """The model's tool-call id of a running tool (seen in `on_tool_start`)."""
-        return self._tool_calls.get(run_manager.run_id) if run_manager is not None else None
+        return self._tools.get(run_manager.run_id, ("", None))[1] if run_manager is not None else None
 
     def decisions(self, run: Hashable) -> list[Decision]:
         """Decisions of a root run id (or ``("thread", thread_id)``)."""
-        return list(self.tracker.state(run).decisions)
+        st = self.tracker.get(run)
+        return list(st.decisions) if st is not None else []
 
     def on_chain_start(self, serialized: dict[str, Any] | None, inputs: Any, *, run_id: UUID,
                        parent_run_id: UUID | None = None, metadata: dict[str, Any] | None = None,
@@ -134,12 +134,10 @@ class IFCCallbackHandler(BaseCallbackHandler):
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._tools.pop(run_id, None)
-        self._tool_calls.pop(run_id, None)
 
     def on_tool_end(self, output: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         key = self._key(run_id, parent_run_id)
-        tool = self._tools.pop(run_id, "unknown")
-        self._tool_calls.pop(run_id, None)
+        tool = self._tools.pop(run_id, ("unknown", None))[0]
         artifact = getattr(output, "artifact", None)
         if isinstance(artifact, list) and artifact and all(isinstance(d, Document) for d in artifact):
             for doc in artifact:  # a labelled retriever tool: its documents keep their labels
@@ -185,8 +183,7 @@ class IFCCallbackHandler(BaseCallbackHandler):
                       inputs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         key = self._key(run_id, parent_run_id, metadata)
         tool = (serialized or {}).get("name") or kwargs.get("name") or "unknown"
-        self._tools[run_id] = tool
-        self._tool_calls[run_id] = kwargs.get("tool_call_id")
+        self._tools[run_id] = (tool, kwargs.get("tool_call_id"))
         check = self.tracker.check_call(key, tool, inputs, kwargs.get("tool_call_id"))
         if not check.allowed:
             _emit("ifc.violation", check.to_dict())

@@ -57,7 +57,7 @@ class IFCChatModel(BaseChatModel):
             kwargs["stop"] = stop
         key = self.ifc.key_of(run_manager.run_id) if run_manager else None
         tracker = self.ifc.tracker
-        sources = list(tracker.state(key).sources.values()) if key is not None else []
+        sources = tracker.sources(key)
         answers: list[BaseMessage] = []
 
         def generate(withheld: list[Any]) -> str:

@@ -44,7 +44,7 @@ class IFCLLM(CustomLLM):
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         run = self.ifc.current_run()
         tracker = self.ifc.tracker
-        sources = list(tracker.state(run).sources.values()) if run is not None else []
+        sources = tracker.sources(run)
 
         def generate(withheld: list[Any]) -> str:
             token = INSIDE_ENFORCE.set(True)

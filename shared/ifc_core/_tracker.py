@@ -52,10 +52,6 @@ class RunState:
     finished: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    @property
-    def violations(self) -> list[FlowCheck]:
-        return [c for c in self.checks if not c.allowed]
-
 
 class FlowTracker:
     """Labels the outputs of runs and checks their tool calls against a `Policy`.
@@ -91,8 +87,20 @@ class FlowTracker:
                 excess = len(self._runs) - self.max_runs
                 for old in [k for k, v in self._runs.items() if v.finished][:max(excess, 0)]:
                     del self._runs[old]
-            st.finished = False
             return st
+
+    def get(self, key: Hashable) -> RunState | None:
+        """The state of run `key` if it is held (read-only use: creates nothing)."""
+        with self._lock:
+            return self._runs.get(key)
+
+    def sources(self, key: Hashable | None) -> list[LabelledSource]:
+        """The labelled sources run `key` has seen so far (none for an unknown run)."""
+        st = self.get(key) if key is not None else None
+        if st is None:
+            return []
+        with st.lock:
+            return list(st.sources.values())
 
     def finish(self, key: Hashable) -> None:
         """Run `key` is over: its state stays for inspection until `max_runs` newer runs push it out."""
