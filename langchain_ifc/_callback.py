@@ -51,7 +51,7 @@ class IFCCallbackHandler(BaseCallbackHandler):
     raise_error: bool = True
     run_inline: bool = True
 
-    def __init__(self, propagator: Propagator, policy: Policy, *, query_label: Label | Any,
+    def __init__(self, propagator: Propagator | str, policy: Policy, *, query_label: Label | Any,
                  enforce: bool = True, audit: AuditLog | None = None) -> None:
         if not isinstance(query_label, Label):
             query_label = policy.lattice.label(query_label, field="query_label")
@@ -196,7 +196,7 @@ register_configure_hook(_session_var, inheritable=True)
 
 
 @contextlib.contextmanager
-def ifc_session(propagator: Propagator, policy: Policy, *, query_label: Label | Any, enforce: bool = True,
+def ifc_session(propagator: Propagator | str, policy: Policy, *, query_label: Label | Any, enforce: bool = True,
                 audit: AuditLog | None = None) -> Iterator[IFCCallbackHandler]:
     """Attach an `IFCCallbackHandler` to every run started inside the block, with no config change.
 

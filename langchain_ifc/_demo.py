@@ -15,7 +15,7 @@ from langchain_core.language_models import FakeMessagesListChatModel
 from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import BaseTool, tool
 
-from ifc_core import HFScorer, PermissivePropagator
+from ifc_core import HFScorer, PermissivePropagator, Propagator
 from ifc_core._prompt import DEFAULT_SYSTEM
 from ifc_core._scenario import (LATTICE, POLICY, QUERY_LABEL, REQUESTS, Outcome, Request, print_table,
                                 scenario_store, short)
@@ -66,9 +66,10 @@ def hr_agent(store: LabelledStore, request: Request, *, middleware: Sequence[Any
 
 
 def run_agent_request(request: Request, store: LabelledStore, scorer: HFScorer, *,
-                      on_violation: str = "block") -> Outcome:
-    """One request through a `create_agent` agent with `IFCMiddleware` and a scripted model."""
-    middleware = IFCMiddleware(PermissivePropagator(scorer), POLICY, query_label=QUERY_LABEL,
+                      on_violation: str = "block", propagator: Propagator | str | None = None) -> Outcome:
+    """One request through a `create_agent` agent with `IFCMiddleware` and a scripted model
+    (labelled by `propagator`, default the permissive one on `scorer`)."""
+    middleware = IFCMiddleware(propagator or PermissivePropagator(scorer), POLICY, query_label=QUERY_LABEL,
                                on_violation=on_violation)  # type: ignore[arg-type]
     agent, outbox = hr_agent(store, request, middleware=[middleware])
     result = agent.invoke({"messages": [{"role": "user", "content": request.text}]})

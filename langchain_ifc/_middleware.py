@@ -39,7 +39,7 @@ class IFCMiddleware(AgentMiddleware):
       checkpointer and a ``thread_id``.
     """
 
-    def __init__(self, propagator: Propagator, policy: Policy, *, query_label: Label | Any,
+    def __init__(self, propagator: Propagator | str, policy: Policy, *, query_label: Label | Any,
                  on_violation: OnViolation = "block", audit: AuditLog | None = None) -> None:
         super().__init__()
         if on_violation not in ("block", "raise", "interrupt"):

@@ -134,7 +134,7 @@ class IFCEventHandler(BaseEventHandler):
         self._spans._owner = self
 
     @classmethod
-    def create(cls, propagator: Propagator, policy: Policy, *, query_label: Label | Any,
+    def create(cls, propagator: Propagator | str, policy: Policy, *, query_label: Label | Any,
                audit: AuditLog | None = None) -> IFCEventHandler:
         if not isinstance(query_label, Label):
             query_label = policy.lattice.label(query_label, field="query_label")

@@ -25,8 +25,10 @@ from ._model import EMBEDDED_MODEL, embedded_model_path
 from ._policy import FlowCheck, IFCViolation, Policy
 from ._prompt import ChatPrompt, Prompt
 from ._introspection import IntrospectionPropagator, parse_reliance
+from ._knn import KNNLMPropagator
+from ._knn_store import KNNDatastore
 from ._propagators import ConservativePropagator, PermissivePropagator, Propagator
-from ._registry import PROPAGATORS, make_propagator
+from ._registry import PROPAGATORS, make_propagator, resolve_propagator
 from ._record import AuditLog, Candidate, Decision
 from ._scorer import Generation, HFScorer, ScoringRun
 from ._search import Tolerance
@@ -43,6 +45,8 @@ __all__ = [
     "FlowTracker",
     "IFCViolation",
     "IntrospectionPropagator",
+    "KNNDatastore",
+    "KNNLMPropagator",
     "LABEL_KEY",
     "LABEL_PROBLEM_KEY",
     "LabelCodec",
@@ -75,4 +79,5 @@ __all__ = [
     "lattice_from_spec",
     "make_propagator",
     "parse_reliance",
+    "resolve_propagator",
 ]

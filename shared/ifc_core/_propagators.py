@@ -150,10 +150,9 @@ class Propagator(ABC):
                         id: str | None, admit: Any) -> Decision:
         """Enforce mode, for any way of choosing the label (method.md, step 6).
 
-        Generate from every document (sorted by label rank); `admit(inputs, docs, prompt_ids,
-        generation, spent)` returns (label L*, admitted ids, candidates), appending what it runs to
-        `spent`; regenerate
-        from the admitted documents only. On any error the text generated from every document is
+        Generate from every document (sorted by label rank) with `_generate`; `admit(inputs, docs,
+        context_ids, generation, spent)` returns (label L*, admitted ids, candidates), appending
+        what it runs to `spent`; regenerate from the admitted documents only. On any error the text generated from every document is
         released with the conservative label.
         """
         start = time.perf_counter()
@@ -166,17 +165,16 @@ class Propagator(ABC):
         try:
             if inputs.problem:
                 raise IFCError(inputs.problem)
-            full = self.prompt.build(query.text, docs)
-            first = scorer.generate(full.ids, max_new_tokens)
+            context, first = self._generate(inputs, docs, max_new_tokens)
             spent.append(first)
             text = scorer.decode(first.ids)
             if not first.ids or not text.strip():
                 raise ScoringError("empty output")
-            best, admitted, candidates = admit(inputs, docs, full.ids, first, spent)
+            best, admitted, candidates = admit(inputs, docs, context, first, spent)
             regenerated = len(admitted) < len(docs)
             if regenerated:
                 kept = [d for d in docs if d.id in admitted]
-                again = scorer.generate(self.prompt.build(query.text, kept).ids, max_new_tokens)
+                _, again = self._generate(inputs, kept, max_new_tokens)
                 spent.append(again)
                 text = scorer.decode(again.ids)
         except Exception as exc:  # the text generated from every document carries the conservative label
@@ -185,6 +183,12 @@ class Propagator(ABC):
         return self._decision(inputs, "enforce", text, start, id, label=inputs.query_label.join(best),
                               admitted=admitted, candidates=candidates, regenerated=regenerated,
                               settings=settings, **_cost(spent))
+
+    def _generate(self, inputs: _Inputs, docs: list[LabelledSource], max_new_tokens: int
+                  ) -> tuple[tuple[int, ...], Generation]:
+        """Generate an answer from `docs` only: (context token ids, generation)."""
+        context = self.prompt.build(inputs.query.text, docs).ids
+        return context, self._need_scorer().generate(context, max_new_tokens)
 
     def _text(self, output: Output) -> tuple[str, tuple[int, ...] | None]:
         if isinstance(output, str):
@@ -272,58 +276,71 @@ class PermissivePropagator(Propagator):
 
     def _search(self, inputs: _Inputs, docs: list[LabelledSource], run: ScoringRun,
                 seed: tuple[tuple[int, ...], Generation] | None) -> tuple[Label, list[str], list[Candidate]]:
-        lattice = inputs.lattice
-        present = [inputs.label_of(d) for d in docs]
-        root = lattice.join_all(present)
-        cands = candidate_labels(lattice, present, limit=self.max_candidates)
-        memo: dict[frozenset[str], np.ndarray] = {}
+        def score(sets: list[frozenset[str]]) -> list[np.ndarray]:
+            prompts = [self.prompt.build(inputs.query.text, [d for d in docs if d.id in s]).ids for s in sets]
+            return run.score(prompts)
 
-        def induced(label: Label) -> tuple[LabelledSource, ...]:
-            return tuple(d for d in docs if inputs.label_of(d) <= label)
+        known = {frozenset(d.id for d in docs): run.seed(*seed)} if seed is not None else {}
+        return search_label(inputs, docs, score, self.tolerance, self.max_candidates, known)
 
-        def score(labels: list[Label]) -> None:
-            need = list(dict.fromkeys(frozenset(d.id for d in induced(lab)) for lab in labels))
-            need = [s for s in need if s not in memo]
-            if not need:
-                return
-            prompts = [self.prompt.build(inputs.query.text, [d for d in docs if d.id in s]).ids for s in need]
-            for key, scores in zip(need, run.score(prompts)):
-                if not np.all(np.isfinite(scores)):
-                    raise ScoringError("non-finite score from the model")
-                memo[key] = scores
 
-        if seed is not None:
-            memo[frozenset(d.id for d in docs)] = run.seed(*seed)
-        score([root])
-        root_scores = memo[frozenset(d.id for d in induced(root))]
-        seen: dict[Label, Candidate] = {}
+def search_label(inputs: _Inputs, docs: list[LabelledSource], score: Any, tolerance: Tolerance,
+                 max_candidates: int, known: dict[frozenset[str], np.ndarray] | None = None,
+                 ) -> tuple[Label, list[str], list[Candidate]]:
+    """The label search of method.md, step 4, for any scorer of document sets.
 
-        def record(label: Label) -> Candidate:
-            if label not in seen:
-                ids = [d.id for d in induced(label)]
-                scores = memo[frozenset(ids)]
-                similar, mean, worst = self.tolerance.compare(root_scores, scores)
-                seen[label] = Candidate(label.to_json(), ids, float(-scores.mean()), mean, worst,
-                                        similar or label == root)
-            return seen[label]
+    `score(sets)` returns the per-token log-probabilities of the output given each set of document
+    ids (the context induced by a candidate label); results are memoized by set, and `known`
+    pre-seeds them. Walks down from the join of the labels present, descending only below
+    λ-similar labels, and picks among the minimal ones the lowest score (ties: lower rank, then
+    the label's JSON text). Returns (label, admitted ids, candidate records).
+    """
+    lattice = inputs.lattice
+    present = [inputs.label_of(d) for d in docs]
+    root = lattice.join_all(present)
+    cands = candidate_labels(lattice, present, limit=max_candidates)
+    memo: dict[frozenset[str], np.ndarray] = dict(known or {})
 
-        record(root)
-        minimal: list[Label] = []
-        frontier, visited = [root], {root}
-        while frontier:
-            covers = {lab: lower_covers(lab, cands) for lab in frontier}
-            score([c for cs in covers.values() for c in cs])
-            nxt: list[Label] = []
-            for lab in frontier:
-                similar = [c for c in covers[lab] if record(c).similar]
-                if not similar:
-                    minimal.append(lab)
-                nxt.extend(c for c in similar if c not in visited)
-                visited.update(similar)
-            frontier = nxt
-        best = min(minimal, key=lambda lab: (seen[lab].mean_nll, lattice.rank(lab), str(lab)))
-        admitted = [d.id for d in inputs.documents if inputs.label_of(d) <= best]
-        return best, admitted, list(seen.values())
+    def induced(label: Label) -> frozenset[str]:
+        return frozenset(d.id for d in docs if inputs.label_of(d) <= label)
+
+    def need(labels: list[Label]) -> None:
+        sets = [s for s in dict.fromkeys(induced(lab) for lab in labels) if s not in memo]
+        for key, scores in zip(sets, score(sets) if sets else []):
+            if not np.all(np.isfinite(scores)):
+                raise ScoringError("non-finite score from the model")
+            memo[key] = scores
+
+    need([root])
+    root_scores = memo[induced(root)]
+    seen: dict[Label, Candidate] = {}
+
+    def record(label: Label) -> Candidate:
+        if label not in seen:
+            ids = induced(label)
+            scores = memo[ids]
+            similar, mean, worst = tolerance.compare(root_scores, scores)
+            seen[label] = Candidate(label.to_json(), [d.id for d in docs if d.id in ids],
+                                    float(-scores.mean()), mean, worst, similar or label == root)
+        return seen[label]
+
+    record(root)
+    minimal: list[Label] = []
+    frontier, visited = [root], {root}
+    while frontier:
+        covers = {lab: lower_covers(lab, cands) for lab in frontier}
+        need([c for cs in covers.values() for c in cs])
+        nxt: list[Label] = []
+        for lab in frontier:
+            similar = [c for c in covers[lab] if record(c).similar]
+            if not similar:
+                minimal.append(lab)
+            nxt.extend(c for c in similar if c not in visited)
+            visited.update(similar)
+        frontier = nxt
+    best = min(minimal, key=lambda lab: (seen[lab].mean_nll, lattice.rank(lab), str(lab)))
+    admitted = [d.id for d in inputs.documents if inputs.label_of(d) <= best]
+    return best, admitted, list(seen.values())
 
 
 def _reason(exc: BaseException) -> str:

@@ -26,6 +26,9 @@ from ._errors import ScoringError
 
 __all__ = ["HFScorer", "ScoringRun", "Generation"]
 
+_EMBEDDED: dict[str, HFScorer] = {}
+_EMBEDDED_LOCK = threading.Lock()
+
 
 @dataclass(frozen=True)
 class Generation:
@@ -77,6 +80,14 @@ class HFScorer:
 
         lm, tokenizer, model_id = load_causal_lm(model, device=device, dtype=dtype)
         return cls(lm, tokenizer, model_id=model_id, **kwargs)
+
+    @classmethod
+    def embedded(cls) -> HFScorer:
+        """The embedded default model, loaded once per process and shared (thread-safe)."""
+        with _EMBEDDED_LOCK:
+            if "scorer" not in _EMBEDDED:
+                _EMBEDDED["scorer"] = cls.load()
+            return _EMBEDDED["scorer"]
 
     def encode(self, text: str) -> tuple[int, ...]:
         """Token ids of `text` with no special tokens added."""

@@ -17,6 +17,7 @@ from typing import Any
 from ._lattice import Label
 from ._policy import FlowCheck, IFCViolation, Policy
 from ._propagators import Propagator
+from ._registry import resolve_propagator
 from ._record import AuditLog, Decision
 from ._sources import LabelledSource
 
@@ -58,14 +59,15 @@ class FlowTracker:
 
     State is kept per run key (a root run id or a conversation's thread id), so concurrent runs
     never mix their sources. `query_label` is the label of the user's request; it is required
-    because an unlabelled request would be ⊤.
+    because an unlabelled request would be ⊤. `propagator` is an object or a registered name
+    (`PROPAGATORS`: "conservative", "permissive", "knnlm", "introspection").
     """
 
-    def __init__(self, propagator: Propagator, policy: Policy, *, query_label: Label,
+    def __init__(self, propagator: Propagator | str, policy: Policy, *, query_label: Label,
                  audit: AuditLog | None = None, max_runs: int = 4096) -> None:
         if query_label.lattice != policy.lattice:
             raise ValueError("query_label and policy must use the same lattice")
-        self.propagator = propagator
+        self.propagator = resolve_propagator(propagator, lattice=policy.lattice)
         self.policy = policy
         self.lattice = policy.lattice
         self.query_label = query_label

@@ -19,6 +19,7 @@ import functools
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -29,7 +30,9 @@ from chromadb.utils.embedding_functions import register_embedding_function
 
 from ._codec import LABEL_KEY, LabelCodec
 from ._errors import IFCError
+from ._knn_store import KNNDatastore
 from ._lattice import Label, Lattice
+from ._scorer import HFScorer
 from ._sources import LabelledSource
 
 __all__ = ["LabelCodec", "LabelledStore", "MiniLMEmbedding", "Retrieved", "LABEL_KEY"]
@@ -132,9 +135,11 @@ class LabelledStore:
     neither for an in-memory store; `LabelledStore(collection, lattice)` wraps one you opened.
     """
 
-    def __init__(self, collection: Any, lattice: Lattice, *, client: Any = None) -> None:
+    def __init__(self, collection: Any, lattice: Lattice, *, client: Any = None,
+                 path: str | os.PathLike[str] | None = None) -> None:
         _check_embedding(collection)
         self.collection = collection
+        self.path = path  # the embedded Chroma folder, when there is one
         self.client = client  # the chromadb client it came from, for integrations that need one
         self.lattice = lattice
         self.codec = LabelCodec(lattice)
@@ -148,7 +153,7 @@ class LabelledStore:
             collection = client.get_or_create_collection(name, embedding_function=ef)
         except ValueError as exc:
             raise IFCError(f"cannot open collection {name!r} with {type(ef).__name__}: {exc}") from exc
-        return cls(collection, lattice, client=client)
+        return cls(collection, lattice, client=client, path=path)
 
     def add(self, documents: Iterable[LabelledSource], *,
             metadata: Mapping[str, Mapping[str, Any]] | None = None) -> None:
@@ -165,6 +170,32 @@ class LabelledStore:
             metas.append({**extra, **self.codec.encode(d.label)})
         if docs:
             self.collection.upsert(ids=[d.id for d in docs], documents=[d.text for d in docs], metadatas=metas)
+
+    def documents(self) -> list[LabelledSource]:
+        """Every record as a labelled source; a missing or unparseable label is ⊤."""
+        res = self.collection.get(include=["documents", "metadatas"])
+        return [LabelledSource(str(i), text or "", self.label_of(meta))
+                for i, text, meta in zip(res["ids"], res["documents"], res["metadatas"])]
+
+    def knn_datastore(self, scorer: HFScorer, path: str | os.PathLike[str] | None = None) -> KNNDatastore:
+        """The kNN-LM datastore of the whole collection, for `KNNLMPropagator(datastore=...)`.
+
+        Kept in the folder `path` (default: ``knn-<collection>`` inside the embedded Chroma
+        folder): loaded when it holds every record unchanged, else built with a progress bar and
+        saved there.
+        """
+        if path is None:
+            if self.path is None:
+                raise IFCError("knn_datastore: pass path=... (a folder); this store has no Chroma folder to keep it in")
+            path = Path(self.path) / f"knn-{self.collection.name}"
+        docs = self.documents()
+        if (Path(path) / "documents.json").exists():
+            store = KNNDatastore.load(path, self.lattice)
+            if store.covers(docs, scorer.model_id) and len(store.doc_ids) == len(docs):
+                return store
+        store = KNNDatastore.build(scorer, docs, persistent=True, progress=True)
+        store.save(path)
+        return store
 
     def label_of(self, metadata: Mapping[str, Any] | None) -> Label:
         """A record's label; ⊤ when missing or unparseable."""

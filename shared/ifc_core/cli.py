@@ -27,7 +27,9 @@ def _label(args: argparse.Namespace) -> int:
         from ._scorer import HFScorer
 
         scorer = HFScorer.load(args.model)
-    options = {} if args.tolerance is None else {"tolerance": Tolerance(lam=args.tolerance)}
+    options: dict[str, object] = {} if args.tolerance is None else {"tolerance": Tolerance(lam=args.tolerance)}
+    knn = {"alpha": args.knn_alpha, "k": args.knn_k, "temperature": args.knn_temperature}
+    options.update({k: v for k, v in knn.items() if v is not None})
     out = sys.stdout
     tmp = None
     if args.output:
@@ -77,6 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--propagator", choices=sorted(PROPAGATORS), default="permissive")
     p.add_argument("--model", help="local model folder or .gguf file (default: embedded SmolLM2)")
     p.add_argument("--tolerance", type=float, help="λ: allowed perplexity growth factor minus one")
+    p.add_argument("--knn-alpha", type=float, help="knnlm: interpolation weight α of the kNN distribution")
+    p.add_argument("--knn-k", type=int, help="knnlm: number of neighbours")
+    p.add_argument("--knn-temperature", type=float, help="knnlm: softmax temperature on squared distances")
     p.add_argument("--max-new-tokens", type=int, default=128, help="enforce mode: generation length")
     p.set_defaults(run=_label)
     d = sub.add_parser("demo", help="a short scenario: conservative and permissive labels side by side")

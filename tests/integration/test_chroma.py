@@ -71,3 +71,18 @@ def test_ingest_refuses_unlabelled_documents_and_reserved_keys(store):
     with pytest.raises(IFCError, match="reserved"):
         store.add([LabelledSource("y", "text", lab("public"))], metadata={"y": {"ifc_label": '"public"'}})
     assert store.collection.get(ids=["x", "y"])["ids"] == []  # nothing half-written
+
+
+@pytest.mark.model
+def test_knn_datastore_is_built_once_beside_the_collection(tmp_path, scorer):
+    store = LabelledStore.open("kbase", LATTICE, path=tmp_path / "chroma")
+    store.add(DOCUMENTS[:3])
+    built = store.knn_datastore(scorer)
+    assert (tmp_path / "chroma" / "knn-kbase" / "index.faiss").exists()
+    assert sorted(built.doc_ids) == sorted(d.id for d in DOCUMENTS[:3])
+    assert [built.tag_of(d.id) for d in DOCUMENTS[:3]] == [d.label for d in DOCUMENTS[:3]]
+    again = LabelledStore.open("kbase", LATTICE, path=tmp_path / "chroma").knn_datastore(scorer)
+    assert again.index.ntotal == built.index.ntotal  # loaded, not rebuilt
+    store.add(DOCUMENTS[3:4])
+    grown = store.knn_datastore(scorer)
+    assert len(grown.doc_ids) == 4 and grown.index.ntotal > built.index.ntotal

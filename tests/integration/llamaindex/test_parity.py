@@ -42,3 +42,23 @@ def test_rag_parity(handler, ifc):
         assert getattr(from_langchain, field) == getattr(from_llamaindex, field), field
     assert from_langchain.label == INTERNAL
     assert [c.label for c in from_langchain.candidates] == [c.label for c in from_llamaindex.candidates]
+
+
+@pytest.mark.parametrize("name", ["knnlm", "introspection"])
+def test_propagators_chosen_by_name_in_both_adapters(store, scorer, name):
+    from ifc_core import PROPAGATORS
+    from ifc_core._scenario import POLICY, QUERY_LABEL
+    from llamaindex_ifc import IFCEventHandler
+
+    handler = IFCEventHandler.create(name, POLICY, query_label=QUERY_LABEL).attach()
+    try:
+        assert type(handler.tracker.propagator) is PROPAGATORS[name]
+        assert handler.tracker.propagator.scorer is scorer  # the shared embedded model
+        for request in REQUESTS:
+            a = langchain_request(request, store, scorer, propagator=name)
+            b = llamaindex_request(request, store, handler)
+            assert (a.permissive, a.sent) == (b.permissive, b.sent)
+            if request is not REQUESTS[0]:  # the salary and the injected page: never sent
+                assert not a.sent
+    finally:
+        handler.detach()
