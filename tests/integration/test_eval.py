@@ -1,0 +1,62 @@
+"""`ifc eval --quick` end to end on the embedded model: every dataset, propagator and section."""
+
+import json
+
+import pytest
+
+from ifc_core.cli import main
+from ifc_core.eval import EvalConfig, run_eval, summarise, write_report
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture(scope="module")
+def quick(scorer):
+    return run_eval(EvalConfig.quick(), scorer)
+
+
+def test_every_dataset_and_propagator_is_measured(quick):
+    got = {(m.dataset, m.propagator, m.mode) for m in quick.metrics}
+    for ds in ("synthetic", "news", "agentdojo/benign", "agentdojo/malicious"):
+        for prop in ("conservative", "permissive", "knnlm", "introspection"):
+            assert (ds, prop, "estimate") in got
+    assert {p for d, p, mode in got if mode == "enforce"} == {"conservative", "permissive", "knnlm", "introspection"}
+    conservative = [m for m in quick.metrics if m.propagator == "conservative" and m.mode == "estimate"]
+    assert all(m.improved in (0.0, None) and m.unsafe in (0.0, None) for m in conservative)
+
+
+def test_metrics_match_the_decisions_they_summarise(quick):
+    for m in quick.metrics:
+        pairs = [(c, d) for c, d in quick.decisions if d.propagator == m.propagator and d.mode == m.mode
+                 and (c.dataset == m.dataset or f"{c.dataset}/{c.kind}" == m.dataset)]
+        assert len(pairs) == m.cases
+        if m.mode == "estimate":
+            assert summarise(m.dataset, m.propagator, m.mode, pairs) == m
+
+
+def test_enforce_mode_never_leaks(quick):
+    assert all(m.unsafe == 0.0 for m in quick.metrics if m.mode == "enforce")
+
+
+def test_sweep_scaling_and_peer_are_filled(quick):
+    assert {r["lam"] for r in quick.sweep} == set(EvalConfig.quick().lambdas)
+    assert {r["guard"] for r in quick.sweep} == {2.0, None}
+    assert {r["docs"] for r in quick.scaling} == {2, 5}
+    assert quick.peer and all("contextcite" in r and "permissive" in r for r in quick.peer)
+
+
+def test_report_is_written(quick, tmp_path):
+    path = write_report(quick, tmp_path, command="ifc eval --quick")
+    text = path.read_text()
+    for section in ("## Against the paper", "## synthetic", "## news", "## agentdojo/malicious",
+                    "## Calibration", "## Peer: ContextCite", "Supported λ", "ifc eval --quick"):
+        assert section in text
+    for plot in ("lambda_sweep.png", "time_vs_documents.png", "propagators.png"):
+        assert (tmp_path / plot).stat().st_size > 1000 and plot in text
+    lines = (tmp_path / "decisions.jsonl").read_text().splitlines()
+    assert len(lines) == len(quick.decisions) and "truth" in json.loads(lines[0])
+
+
+def test_cli_rejects_an_unknown_dataset(tmp_path, capsys):
+    assert main(["eval", "--report", str(tmp_path), "--datasets", "imagenet"]) == 2
+    assert "datasets" in capsys.readouterr().err
