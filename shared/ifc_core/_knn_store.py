@@ -37,21 +37,25 @@ def fingerprint(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+_CHECKED: set[int] = set()  # models whose last hidden state was checked to be the head's input
+
+
 def final_hidden(scorer: HFScorer, out: Any) -> Any:
     """The output head's input, from a forward pass run with ``output_hidden_states=True``.
 
-    Checked against the logits at the last position: a model whose last hidden state is not the
-    head's input (some architectures return it before the final norm) cannot serve as a kNN-LM.
+    Checked once per model against the logits at the last position: a model whose last hidden
+    state is not the head's input (some return it before the final norm) cannot be a kNN-LM.
     """
-    import torch
-
     hidden = out.hidden_states[-1]
-    head = scorer.model.get_output_embeddings()
-    with torch.inference_mode():
-        again = head(hidden[:, -1:]).float()
-    if not torch.allclose(again, out.logits[:, -1:].float(), atol=0.05, rtol=0.02):
-        raise ScoringError(f"{scorer.model_id}: the last hidden state is not the output head's input; "
-                           "this model cannot be used as a kNN-LM")
+    if id(scorer.model) not in _CHECKED:
+        import torch
+
+        with torch.inference_mode():
+            again = scorer.model.get_output_embeddings()(hidden[:, -1:]).float()
+        if not torch.allclose(again, out.logits[:, -1:].float(), atol=0.05, rtol=0.02):
+            raise ScoringError(f"{scorer.model_id}: the last hidden state is not the output head's input; "
+                               "this model cannot be used as a kNN-LM")
+        _CHECKED.add(id(scorer.model))
     return hidden
 
 
@@ -59,7 +63,7 @@ class _Encoder:
     """Hidden states of documents, one forward pass per batch; cached per (model, text)."""
 
     _lock = threading.Lock()
-    _cache: dict[tuple[str, str], tuple[Any, np.ndarray]] = {}
+    _cache: dict[tuple[str, str, str], tuple[Any, np.ndarray]] = {}  # (model, device, text): process-wide
 
     def __init__(self, scorer: HFScorer, prompt: ChatPrompt) -> None:
         self.scorer, self.prompt = scorer, prompt
@@ -67,13 +71,16 @@ class _Encoder:
         self.passes = 0
         self.tokens = 0
 
+    def _key(self, text: str) -> tuple[str, str, str]:
+        return self.scorer.model_id, str(self.scorer.device), text
+
     def encode(self, texts: Sequence[str], batch_size: int = 8, progress: Any = None) -> list[tuple[Any, np.ndarray]]:
         """(keys on the model's device, values) per text."""
         results: dict[int, tuple[Any, np.ndarray]] = {}
         todo = []
         for i, text in enumerate(texts):
             with self._lock:
-                hit = self._cache.get((self.scorer.model_id, text))
+                hit = self._cache.get(self._key(text))
             if hit is not None:
                 results[i] = hit
             else:
@@ -85,7 +92,7 @@ class _Encoder:
                 with self._lock:
                     if len(self._cache) > 4096:
                         self._cache.clear()
-                    self._cache[(self.scorer.model_id, texts[i])] = entry
+                    self._cache[self._key(texts[i])] = entry
             if progress is not None:
                 progress.update(len(rows))
         return [results[i] for i in range(len(texts))]

@@ -29,7 +29,7 @@ class Tolerance:
     The defaults come from the calibration in docs/calibration.md.
     """
 
-    lam: float = 0.2
+    lam: float = 0.5
     max_token_increase: float | None = 2.0
 
     def __post_init__(self) -> None:

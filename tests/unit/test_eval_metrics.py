@@ -55,13 +55,16 @@ def test_unknown_truth_counts_for_improvement_only():
     assert m.improved == 1.0 and m.exact is None and m.unsafe is None
 
 
-def test_supported_lambda_prefers_safety_then_improvement_then_smaller():
-    sweep = [{"lam": 0.1, "guard": 2.0, "unsafe": 0.0, "improved": 0.9, "exact": 0.8},
-             {"lam": 0.2, "guard": 2.0, "unsafe": 0.0, "improved": 0.95, "exact": 0.8},
-             {"lam": 0.5, "guard": 2.0, "unsafe": 0.0, "improved": 0.95, "exact": 0.9},
-             {"lam": 1.0, "guard": 2.0, "unsafe": 0.1, "improved": 1.0, "exact": 0.9},
-             {"lam": 1.0, "guard": None, "unsafe": 0.0, "improved": 1.0, "exact": 0.9}]
-    assert supported_lambda(sweep) == 0.2
+def test_supported_lambda_keeps_a_margin_then_prefers_exact_then_improvement_then_smaller():
+    def row(lam, unsafe, improved, exact, guard=2.0):
+        return {"lam": lam, "guard": guard, "unsafe": unsafe, "improved": improved, "exact": exact}
+
+    sweep = [row(0.1, 0.0, 0.9, 0.8), row(0.2, 0.0, 0.95, 0.85), row(0.35, 0.0, 0.95, 0.85),
+             row(0.5, 0.0, 1.0, 0.9), row(1.0, 0.1, 1.0, 0.95), row(1.0, 0.0, 1.0, 0.99, guard=None)]
+    assert supported_lambda(sweep) == 0.2  # 0.5 is the last safe λ before an unsafe one: no margin
+    sweep[1]["exact"] = 0.8
+    assert supported_lambda(sweep) == 0.35
+    assert supported_lambda([row(0.2, 0.0, 1.0, 1.0)]) is None  # no neighbour, no margin
 
 
 def test_synthetic_cases_are_seeded_and_their_truth_is_the_needed_join():

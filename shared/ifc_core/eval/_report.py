@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .._search import Tolerance
 from ._metrics import Metrics
 from ._runner import EvalResult, supported_lambda
 
@@ -169,8 +170,10 @@ def write_report(result: EvalResult, folder: str | Path, command: str) -> Path:
                          ["λ", "per-token guard", "improved (of possible)", "unsafe", "exact"],
                          [[f"{r['lam']:g}", "2.0" if r["guard"] else "off", _pct(r["improved"]), _pct(r["unsafe"]),
                            _pct(r["exact"])] for r in result.sweep])
-                     + f"\n\nRule: among the settings with the 2-nat guard, take those with the least unsafe "
-                       f"share, then the most improvement, then the smaller λ. **Supported λ: {chosen:g}.**\n")
+                     + "\n\nRule (with the 2-nat guard): among the λ with the least unsafe share whose next "
+                       "larger λ has it too (a safety margin), the highest exact share, then the most improvement, "
+                       f"then the smaller λ. **Supported λ: {_num(chosen, 2) if chosen is not None else 'none'}**; "
+                       f"the engine's default is {Tolerance().lam:g}.\n")
     if plots:
         parts.append("## Plots\n\n" + "\n\n".join(f"![{p}]({p})" for p in plots) + "\n")
     if result.scaling:

@@ -200,14 +200,20 @@ def _sweep(scorer: HFScorer, cases: list[EvalCase], config: EvalConfig) -> list[
 
 
 def supported_lambda(sweep: list[dict[str, Any]], guard: float | None = 2.0) -> float | None:
-    """The λ the sweep supports: the largest improvement among settings with the least unsafe
-    share; ties go to the smaller λ (the safer side)."""
-    rows = [r for r in sweep if r["guard"] == guard and r["unsafe"] is not None]
+    """The λ the sweep supports, with a safety margin.
+
+    Among the settings with the least unsafe share whose next larger λ has it too (so the choice
+    is not at the edge of the safe region), take the highest exact-match share, then the most
+    improvement, then the smaller λ.
+    """
+    rows = sorted((r for r in sweep if r["guard"] == guard and r["unsafe"] is not None), key=lambda r: r["lam"])
     if not rows:
         return None
     least = min(r["unsafe"] for r in rows)
-    safe = [r for r in rows if r["unsafe"] <= least + 1e-12]
-    return min(safe, key=lambda r: (-(r["improved"] or 0.0), r["lam"]))["lam"]
+    safe = [a for a, b in zip(rows, rows[1:]) if a["unsafe"] <= least + 1e-12 and b["unsafe"] <= least + 1e-12]
+    if not safe:
+        return None
+    return min(safe, key=lambda r: (-(r["exact"] or 0.0), -(r["improved"] or 0.0), r["lam"]))["lam"]
 
 
 def _scaling(scorer: HFScorer, config: EvalConfig, names: list[str]) -> list[dict[str, Any]]:
