@@ -60,28 +60,35 @@ class KNNLMPropagator(Propagator):
     """Labels an output by how much a datastore of the documents' hidden states explains it.
 
     `alpha` (interpolation weight), `k` (neighbours) and `temperature` (on squared L2 distances)
-    default to the values calibrated in docs/calibration.md. Without `datastore`, each decision
+    are the scoring constants, calibrated for safe labels in docs/calibration.md. Enforce mode
+    generates with its own `generation_alpha` and `generation_temperature`, tuned for answers
+    that do not loop; its labels stay sound whatever they are, because the released text is
+    regenerated from the admitted entries only. Without `datastore`, each decision
     builds an exact per-request store from its documents (encodings are cached per text); with a
     persistent `KNNDatastore` (faiss) covering the documents, that one is searched instead.
     """
 
     name = "knnlm"
 
-    def __init__(self, scorer: HFScorer, *, tolerance: Tolerance | float | None = None, alpha: float = 0.25,
-                 k: int = 16, temperature: float = 200.0, datastore: KNNDatastore | None = None,
+    def __init__(self, scorer: HFScorer, *, tolerance: Tolerance | float | None = None, alpha: float = 0.75,
+                 k: int = 16, temperature: float = 50.0, generation_alpha: float = 0.25,
+                 generation_temperature: float = 200.0, datastore: KNNDatastore | None = None,
                  prompt: ChatPrompt | None = None, lattice: Lattice | None = None,
                  max_candidates: int = 4096) -> None:
         super().__init__(scorer, prompt=prompt, lattice=lattice)
         if isinstance(tolerance, (int, float)):
             tolerance = Tolerance(lam=float(tolerance))
         self.tolerance = tolerance or Tolerance()
-        if not 0.0 < alpha < 1.0:
-            raise ValueError(f"alpha: the interpolation weight must be strictly between 0 and 1, got {alpha!r}")
+        for field, a in (("alpha", alpha), ("generation_alpha", generation_alpha)):
+            if not 0.0 < a < 1.0:
+                raise ValueError(f"{field}: the interpolation weight must be strictly between 0 and 1, got {a!r}")
+        for field, t in (("temperature", temperature), ("generation_temperature", generation_temperature)):
+            if not t > 0:
+                raise ValueError(f"{field}: must be > 0, got {t!r}")
         if k < 1:
             raise ValueError(f"k: the number of neighbours must be at least 1, got {k!r}")
-        if not temperature > 0:
-            raise ValueError(f"temperature: must be > 0, got {temperature!r}")
         self.alpha, self.k, self.temperature = float(alpha), int(k), float(temperature)
+        self.generation_alpha, self.generation_temperature = float(generation_alpha), float(generation_temperature)
         self.datastore = datastore
         self.max_candidates = max_candidates
 
@@ -89,6 +96,7 @@ class KNNLMPropagator(Propagator):
     def settings(self) -> dict[str, Any]:
         return {"lam": self.tolerance.lam, "max_token_increase": self.tolerance.max_token_increase,
                 "alpha": self.alpha, "k": self.k, "temperature": self.temperature,
+                "generation_alpha": self.generation_alpha, "generation_temperature": self.generation_temperature,
                 "datastore": "persistent" if self.datastore is not None else "per-request"}
 
     def datastore_for(self, inputs: _Inputs, docs: Sequence[LabelledSource]) -> tuple[KNNDatastore, int, int]:
@@ -190,9 +198,10 @@ class KNNLMPropagator(Propagator):
             h = final_hidden(scorer, out)[0, -1:].float()
             p_lm = torch.softmax(out.logits[0, -1].float(), dim=-1).double().cpu().numpy()
             dist, vals = store.search(h, self.k)
-            p = (1.0 - self.alpha) * p_lm if np.isfinite(dist).any() else p_lm.copy()
+            alpha, temp = self.generation_alpha, self.generation_temperature
+            p = (1.0 - alpha) * p_lm if np.isfinite(dist).any() else p_lm.copy()
             for v in set(vals[0][vals[0] >= 0].tolist()):
-                p[v] += self.alpha * knn_probability(dist, vals, np.array([v]), self.temperature)[0]
+                p[v] += alpha * knn_probability(dist, vals, np.array([v]), temp)[0]
             tok = int(np.argmax(p))
             if tok in scorer.stop_ids:
                 break

@@ -152,8 +152,8 @@ class Propagator(ABC):
 
         Generate from every document (sorted by label rank) with `_generate`; `admit(inputs, docs,
         context_ids, generation, spent)` returns (label L*, admitted ids, candidates), appending
-        what it runs to `spent`; regenerate from the admitted documents only. On any error the text generated from every document is
-        released with the conservative label.
+        what it runs to `spent`; regenerate from the admitted documents only. On any error the
+        text generated from every document is released with the conservative label.
         """
         start = time.perf_counter()
         inputs = _Inputs(query, documents, self.lattice)

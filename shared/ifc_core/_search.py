@@ -26,7 +26,8 @@ class Tolerance:
       nats (our addition: a mean over a long answer can hide one copied secret token).
       ``None`` turns the per-token test off.
 
-    The defaults come from the calibration in docs/calibration.md.
+    The defaults come from the calibration in docs/calibration.md. λ = 0.5 is safe there only
+    with the per-token guard on; with the guard off, use λ ≤ 0.2.
     """
 
     lam: float = 0.5

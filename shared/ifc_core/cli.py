@@ -120,7 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     e.add_argument("--agent-user-tasks", type=int, help="AgentDojo user tasks per suite (default 4)")
     e.add_argument("--agent-injection-tasks", type=int, help="AgentDojo injection tasks per suite (default 2)")
     e.add_argument("--enforce", type=int, help="synthetic cases also run in enforce mode (default 24)")
-    e.add_argument("--peer", type=int, help="synthetic cases for the ContextCite comparison (default 24)")
+    e.add_argument("--peer", type=int,
+                   help="synthetic cases for the ContextCite comparison (default 16, 32 ablations each)")
     e.add_argument("--lambdas", help="comma-separated λ values for the calibration sweep")
     e.add_argument("--seed", type=int, help="dataset seed (default 0)")
     e.add_argument("--model", help="local model folder or .gguf file (default: embedded SmolLM2)")

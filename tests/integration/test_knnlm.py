@@ -167,3 +167,27 @@ def test_fails_closed_on_an_empty_output_and_unlabelled_documents(knn, documents
     unlabelled = [*documents, LabelledSource("stranger", "Zelbrook is lovely.", None)]
     d = knn.label(query, unlabelled, ONE_DOC[1])
     assert d.conservative_label == CONF.top
+
+
+def test_fails_closed_on_a_model_error_a_long_document_and_nan(scorer, documents, monkeypatch):
+    prop = KNNLMPropagator(scorer)
+    query = LabelledSource("q", ONE_DOC[0], CONF.label("public"))
+    long_doc = LabelledSource("manual", "The manual says nothing. " * 2000, CONF.label("internal"))
+    d = prop.label(query, [*documents, long_doc], ONE_DOC[1])
+    assert "window" in d.fallback_reason and d.label == d.conservative_label == CONF.label("secret")
+
+    import ifc_core._knn as knn_module
+
+    monkeypatch.setattr(knn_module, "knn_probability", lambda *a: np.full(len(a[2]), np.nan))
+    d = prop.label(query, documents, ONE_DOC[1])
+    assert "non-finite" in d.fallback_reason and d.label == CONF.label("secret")
+    e = prop.enforce(query, documents, max_new_tokens=8)
+    assert e.fallback_reason and e.label == CONF.label("secret") and not e.regenerated
+    monkeypatch.undo()
+
+    def boom(**kwargs):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(scorer, "_forward", boom)
+    d = prop.label(query, documents, "Something new that needs a pass.")
+    assert "out of memory" in d.fallback_reason and d.label == CONF.label("secret")
