@@ -27,7 +27,7 @@ DATASETS = ("synthetic", "news", "agentdojo")
 
 @dataclass
 class EvalConfig:
-    """What `ifc eval` runs. The defaults are the committed report's run (about 40 min on 2 CPU cores)."""
+    """What `ifc eval` runs. The defaults are the committed report's run (about 50 min on 2 CPU cores)."""
 
     datasets: tuple[str, ...] = DATASETS
     propagators: tuple[str, ...] = tuple(PROPAGATORS)
