@@ -71,12 +71,13 @@ def _eval(args: argparse.Namespace) -> int:
     for name in ("datasets", "propagators"):
         if getattr(args, name):
             sizes[name] = tuple(x.strip() for x in getattr(args, name).split(",") if x.strip())
-    if args.lambdas:
-        sizes["lambdas"] = tuple(float(x) for x in args.lambdas.split(","))
     try:
+        if args.lambdas:
+            sizes["lambdas"] = tuple(float(x) for x in args.lambdas.split(","))
         config = EvalConfig.quick(**sizes) if args.quick else EvalConfig(**sizes)
     except ValueError as exc:
-        raise IFCError(str(exc)) from exc
+        raise IFCError(f"{exc} (--lambdas takes numbers separated by commas, like 0.1,0.2)"
+                       if "float" in str(exc) else str(exc)) from exc
     scorer = None
     if args.model:
         from ._scorer import HFScorer

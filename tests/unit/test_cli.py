@@ -79,3 +79,12 @@ def test_a_failure_mid_run_leaves_no_partial_file(tmp_path, monkeypatch):
 
 def test_enforce_mode_does_not_need_an_output(tmp_path):
     assert read_cases(write(tmp_path, case(output=None)), need_output=False)[0].output is None
+
+
+def test_eval_options_are_checked_before_any_model_loads(tmp_path, capsys):
+    assert main(["eval", "--report", str(tmp_path / "r"), "--lambdas", "0.1,abc"]) == 2
+    assert "--lambdas takes numbers" in capsys.readouterr().err
+    assert main(["eval", "--report", str(tmp_path / "r"), "--propagators", "oracle"]) == 2
+    assert "propagators" in capsys.readouterr().err
+    assert main(["eval", "--report", str(tmp_path / "r"), "--datasets", "imagenet"]) == 2
+    assert "datasets" in capsys.readouterr().err and not (tmp_path / "r").exists()
