@@ -156,7 +156,8 @@ def run_eval(config: EvalConfig, scorer: HFScorer | None = None,
     props = {name: make_propagator(name, scorer) for name in config.propagators}
     with _memoized(scorer):  # the λ sweep re-scores the estimate stage's contexts for free
         _estimate_and_enforce(data, props, config, result)
-        result.sweep = _sweep(scorer, [c for k in ("synthetic", "news") for c in data.get(k, [])], config)
+        if "permissive" in props:  # the sweep calibrates the permissive propagator's λ
+            result.sweep = _sweep(scorer, [c for k in ("synthetic", "news") for c in data.get(k, [])], config)
     result.scaling = _scaling(scorer, config, [n for n in ("permissive", "knnlm", "introspection") if n in props])
     if "synthetic" in data and config.peer:
         result.peer = _peer(scorer, data["synthetic"], props, config, result.decisions)
