@@ -20,10 +20,10 @@ from ._errors import ScoringError
 from ._knn_store import KNNDatastore, final_hidden
 from ._lattice import Label, Lattice
 from ._prompt import ChatPrompt
-from ._propagators import Output, Propagator, _Inputs, search_label
+from ._propagators import Output, Propagator, _Inputs
+from ._search import Tolerance, search_label
 from ._record import Candidate, Decision
 from ._scorer import Generation, HFScorer
-from ._search import Tolerance
 from ._sources import LabelledSource
 
 __all__ = ["KNNLMPropagator"]
