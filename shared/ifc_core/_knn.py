@@ -76,9 +76,7 @@ class KNNLMPropagator(Propagator):
                  prompt: ChatPrompt | None = None, lattice: Lattice | None = None,
                  max_candidates: int = 4096) -> None:
         super().__init__(scorer, prompt=prompt, lattice=lattice)
-        if isinstance(tolerance, (int, float)):
-            tolerance = Tolerance(lam=float(tolerance))
-        self.tolerance = tolerance or Tolerance()
+        self.tolerance = Tolerance.of(tolerance)
         for field, a in (("alpha", alpha), ("generation_alpha", generation_alpha)):
             if not 0.0 < a < 1.0:
                 raise ValueError(f"{field}: the interpolation weight must be strictly between 0 and 1, got {a!r}")

@@ -240,9 +240,7 @@ class PermissivePropagator(Propagator):
                  prompt: ChatPrompt | None = None, lattice: Lattice | None = None,
                  doc_order: Literal["label", "original"] = "label", max_candidates: int = 4096) -> None:
         super().__init__(scorer, prompt=prompt, lattice=lattice)
-        if isinstance(tolerance, (int, float)):
-            tolerance = Tolerance(lam=float(tolerance))
-        self.tolerance = tolerance or Tolerance()
+        self.tolerance = Tolerance.of(tolerance)
         if doc_order not in ("label", "original"):
             raise ValueError("doc_order: use 'label' or 'original'")
         self.doc_order = doc_order

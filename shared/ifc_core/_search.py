@@ -46,6 +46,13 @@ class Tolerance:
         if self.max_token_increase is not None and not self.max_token_increase >= 0:
             raise ValueError("Tolerance.max_token_increase must be >= 0 or None")
 
+    @classmethod
+    def of(cls, value: Tolerance | float | None) -> Tolerance:
+        """`value` itself, a bare λ (with the default guard), or the defaults for None."""
+        if isinstance(value, (int, float)):
+            return cls(lam=float(value))
+        return value or cls()
+
     def compare(self, root: np.ndarray, candidate: np.ndarray) -> tuple[bool, float, float]:
         """(similar, mean increase, largest per-token increase) of NLL, from per-token log-probs."""
         increase = root - candidate  # NLL(candidate) - NLL(root), per token
