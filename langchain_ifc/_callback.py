@@ -12,17 +12,16 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.callbacks.manager import dispatch_custom_event
 from langchain_core.documents import Document
-from langchain_core.messages import ToolMessage
+from langchain_core.messages import BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.tracers.context import register_configure_hook
 
-from ifc_core import AuditLog, Decision, FlowTracker, IFCViolation, Label, LabelCodec, Policy, Propagator
+from ifc_core import AuditLog, Decision, FlowTracker, IFCViolation, Label, Policy, PromptMessage, Propagator
 
-from ._convert import document_source, question_of, run_key, text_of
+from ._convert import (artifact_documents, document_view, prompt_messages, request_texts, run_key,
+                       prompt_template_literals, template_values, text_of)
 
-__all__ = ["IFCCallbackHandler", "ifc_session", "INTERNAL_TAG"]
-
-INTERNAL_TAG = "ifc_internal"  # runs inside IFCChatModel; it records their decision itself
+__all__ = ["IFCCallbackHandler", "ifc_session"]
 
 
 def _emit(name: str, data: dict[str, Any]) -> None:
@@ -34,11 +33,13 @@ def _emit(name: str, data: dict[str, Any]) -> None:
 class IFCCallbackHandler(BaseCallbackHandler):
     """Adds labels to a chain or agent you already have: ``config={"callbacks": [handler]}``.
 
-    It collects the labelled sources each run sees (retriever results; tool results, labelled by
-    the policy's declaration for that tool), labels every LLM output with the propagator in
-    estimate mode, and checks each tool call against the policy. With ``enforce=True`` (default)
-    a call whose input label does not flow to the tool's sink raises `IFCViolation` before the
-    tool runs; with ``enforce=False`` violations are only recorded and dispatched.
+    It collects what each run sees (documents from labelled retrievers, tool results at the
+    policy's declared labels, the user's request and the prompt templates it renders), labels
+    every LLM output in estimate mode from the prompt that produced it, and checks each tool call
+    against the policy with the label of the output that made that very call. With
+    ``enforce=True`` (default) a call whose label does not flow to the tool's sink raises
+    `IFCViolation` before the tool runs; with ``enforce=False`` violations are only recorded and
+    dispatched.
 
     State is kept per root run, or per ``thread_id`` when the run has one, so concurrent runs
     never mix. Every decision goes to the audit log (if given) and is dispatched as the custom
@@ -53,13 +54,11 @@ class IFCCallbackHandler(BaseCallbackHandler):
 
     def __init__(self, propagator: Propagator | str, policy: Policy, *, query_label: Label | Any,
                  enforce: bool = True, audit: AuditLog | None = None) -> None:
-        if not isinstance(query_label, Label):
-            query_label = policy.lattice.label(query_label, field="query_label")
         self.tracker = FlowTracker(propagator, policy, query_label=query_label, audit=audit)
-        self.codec = LabelCodec(policy.lattice)
         self.enforce = enforce
         self._keys: dict[UUID, Hashable] = {}
         self._tools: dict[UUID, tuple[str, str | None]] = {}  # running tool: (name, model's tool-call id)
+        self._prompts: dict[UUID, list[PromptMessage]] = {}  # running model: the prompt it was given
         self._lock = threading.Lock()
 
     # -- run bookkeeping -------------------------------------------------------------------
@@ -73,41 +72,49 @@ class IFCCallbackHandler(BaseCallbackHandler):
             return key
 
     def key_of(self, run_id: UUID) -> Hashable | None:
-        """The state key of a run this handler has seen (for `guard_tool`)."""
+        """The state key of a run this handler has seen (for `guard_tool` and `IFCChatModel`)."""
         with self._lock:
             return self._keys.get(run_id)
 
     def tool_call_of(self, run_manager: Any) -> str | None:
         """The model's tool-call id of a running tool (seen in `on_tool_start`)."""
-        return self._tools.get(run_manager.run_id, ("", None))[1] if run_manager is not None else None
+        with self._lock:
+            return self._tools.get(run_manager.run_id, ("", None))[1] if run_manager is not None else None
 
     def decisions(self, run: Hashable) -> list[Decision]:
         """Decisions of a root run id (or ``("thread", thread_id)``)."""
         st = self.tracker.get(run)
         return list(st.decisions) if st is not None else []
 
+    def held(self) -> dict[str, int]:
+        """How much state is held (runs being tracked, running tools and models): for leak checks."""
+        with self._lock:
+            mine = {"run_ids": len(self._keys), "tools": len(self._tools), "prompts": len(self._prompts)}
+        return {**self.tracker.held(), **mine}
+
     def on_chain_start(self, serialized: dict[str, Any] | None, inputs: Any, *, run_id: UUID,
                        parent_run_id: UUID | None = None, metadata: dict[str, Any] | None = None,
                        **kwargs: Any) -> None:
         key = self._key(run_id, parent_run_id, metadata)
-        if parent_run_id is None:  # a new request (in a thread, the latest one counts)
-            question = question_of(inputs)
-            if question:
-                self.tracker.set_query(key, question)
+        if parent_run_id is None:  # a new request (in a thread, it joins the earlier ones)
+            self.tracker.begin(key, request_texts(inputs))
+        literals = prompt_template_literals(serialized, kwargs.get("name"))
+        if literals is not None:
+            self.tracker.add_template(key, literals, template_values(inputs))
 
     def _done(self, run_id: UUID, parent_run_id: UUID | None) -> None:
-        """A root run ended: forget its run ids; its state stays in the tracker for inspection.
-
-        A conversation thread goes on after a run, so its state is never marked finished (free it
-        with ``handler.tracker.end(("thread", thread_id))``).
-        """
-        if parent_run_id is None:
-            with self._lock:
-                key = self._keys.get(run_id)
-                for rid in [r for r, k in self._keys.items() if k == key]:
-                    del self._keys[rid]
-            if key is not None and not (isinstance(key, tuple) and key[0] == "thread"):
-                self.tracker.finish(key)
+        """A run ended: a root run forgets its run ids and is marked finished (a thread too: it is
+        live again when its next request begins; its state stays until newer runs push it out)."""
+        with self._lock:
+            self._prompts.pop(run_id, None)
+            self._tools.pop(run_id, None)
+            if parent_run_id is not None:
+                return
+            key = self._keys.get(run_id)
+            for rid in [r for r, k in self._keys.items() if k == key]:
+                del self._keys[rid]
+        if key is not None:
+            self.tracker.finish(key)
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         self._done(run_id, parent_run_id)
@@ -121,60 +128,70 @@ class IFCCallbackHandler(BaseCallbackHandler):
                            parent_run_id: UUID | None = None, metadata: dict[str, Any] | None = None,
                            **kwargs: Any) -> None:
         key = self._key(run_id, parent_run_id, metadata)
-        if not self.tracker.state(key).query:
-            self.tracker.set_query(key, query)
+        if parent_run_id is None:
+            self.tracker.begin(key, [query])
 
     def on_retriever_end(self, documents: Sequence[Document], *, run_id: UUID,
                          parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         key = self._key(run_id, parent_run_id)
         for doc in documents:
-            source, missing = document_source(doc, self.codec)
-            self.tracker.add_source(key, source, unlabelled=missing)
+            self.tracker.add_document(key, document_view(doc))
         self._done(run_id, parent_run_id)
 
-    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._tools.pop(run_id, None)
+    def on_retriever_error(self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None,
+                           **kwargs: Any) -> None:
+        self._done(run_id, parent_run_id)
+
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None,
+                      **kwargs: Any) -> None:
+        self._done(run_id, parent_run_id)
 
     def on_tool_end(self, output: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         key = self._key(run_id, parent_run_id)
-        tool = self._tools.pop(run_id, ("unknown", None))[0]
-        artifact = getattr(output, "artifact", None)
-        if isinstance(artifact, list) and artifact and all(isinstance(d, Document) for d in artifact):
-            for doc in artifact:  # a labelled retriever tool: its documents keep their labels
-                source, missing = document_source(doc, self.codec)
-                self.tracker.add_source(key, source, unlabelled=missing)
+        with self._lock:
+            tool, call_id = self._tools.get(run_id, (kwargs.get("name") or "unknown", None))
+        if isinstance(output, ToolMessage):
+            content, docs = text_of(output.content), artifact_documents(output.artifact)
+            call_id = output.tool_call_id or call_id
         else:
-            content = text_of(output.content) if isinstance(output, ToolMessage) else text_of(output)
-            result_id = getattr(output, "tool_call_id", None) or str(run_id)
-            self.tracker.add_tool_result(key, tool, content, str(result_id))
+            content, docs = text_of(output), ()
+        self.tracker.add_tool_result(key, tool, content, str(call_id or run_id), docs)
         self._done(run_id, parent_run_id)
 
     # -- outputs ---------------------------------------------------------------------------
-    def on_chat_model_start(self, serialized: dict[str, Any] | None, messages: list[list[Any]], *,
+    def on_chat_model_start(self, serialized: dict[str, Any] | None, messages: list[list[BaseMessage]], *,
                             run_id: UUID, parent_run_id: UUID | None = None,
                             metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
         self._key(run_id, parent_run_id, metadata)
+        with self._lock:
+            self._prompts[run_id] = prompt_messages(messages[0] if messages else [])
 
     def on_llm_start(self, serialized: dict[str, Any] | None, prompts: list[str], *, run_id: UUID,
                      parent_run_id: UUID | None = None, metadata: dict[str, Any] | None = None,
                      **kwargs: Any) -> None:
         self._key(run_id, parent_run_id, metadata)
+        with self._lock:
+            self._prompts[run_id] = [PromptMessage("user", p) for p in prompts[:1]]
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None,
+                     **kwargs: Any) -> None:
+        self._done(run_id, parent_run_id)
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, parent_run_id: UUID | None = None,
                    **kwargs: Any) -> None:
         key = self._key(run_id, parent_run_id)
-        if INTERNAL_TAG in (kwargs.get("tags") or []):
-            return  # the inner model of an IFCChatModel: its wrapper records the decision
-        for generations in response.generations:
-            for gen in generations:
-                content, calls = gen.text, []
-                if isinstance(gen, ChatGeneration):
-                    if gen.message.response_metadata.get("ifc_enforced"):
-                        continue  # labelled in enforce mode already
-                    content = text_of(gen.message.content)
-                    calls = list(getattr(gen.message, "tool_calls", []) or [])
-                decision = self.tracker.label_output(key, content, calls)
-                _emit("ifc.label", decision.to_dict())
+        with self._lock:
+            prompt = self._prompts.pop(run_id, None)
+        if not self.tracker.is_enforced(run_id):  # an enforce wrapper records its own decision
+            for generations in response.generations:
+                for gen in generations:
+                    content, calls, message_id = gen.text, [], None
+                    if isinstance(gen, ChatGeneration):
+                        content = text_of(gen.message.content)
+                        calls = list(getattr(gen.message, "tool_calls", []) or [])
+                        message_id = gen.message.id
+                    decision = self.tracker.label_output(key, content, calls, prompt=prompt, message_id=message_id)
+                    _emit("ifc.label", decision.to_dict())
         self._done(run_id, parent_run_id)
 
     # -- enforcement -----------------------------------------------------------------------
@@ -183,12 +200,19 @@ class IFCCallbackHandler(BaseCallbackHandler):
                       inputs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         key = self._key(run_id, parent_run_id, metadata)
         tool = (serialized or {}).get("name") or kwargs.get("name") or "unknown"
-        self._tools[run_id] = (tool, kwargs.get("tool_call_id"))
-        check = self.tracker.check_call(key, tool, inputs, kwargs.get("tool_call_id"))
+        call_id = kwargs.get("tool_call_id")
+        with self._lock:
+            self._tools[run_id] = (tool, call_id)
+        try:
+            check = self.tracker.check_call(key, tool, inputs, call_id, raise_on_violation=self.enforce)
+        except IFCViolation as violation:
+            with self._lock:  # the tool will not run: no on_tool_end or on_tool_error follows
+                self._tools.pop(run_id, None)
+                self._keys.pop(run_id, None)
+            _emit("ifc.violation", violation.check.to_dict())
+            raise
         if not check.allowed:
             _emit("ifc.violation", check.to_dict())
-            if self.enforce:
-                raise IFCViolation(check, self.tracker.label_of_call(key, kwargs.get("tool_call_id"))[1])
 
 
 _session_var: ContextVar[IFCCallbackHandler | None] = ContextVar("ifc_session", default=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from langchain_core.callbacks import CallbackManager, CallbackManagerForLLMRun
@@ -10,10 +11,10 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict
 
-from ifc_core._verbatim import enforce_in_prompt, strip_sources
+from ifc_core import IFC_META_KEY
 
-from ._callback import INTERNAL_TAG, IFCCallbackHandler
-from ._convert import text_of
+from ._callback import IFCCallbackHandler
+from ._convert import prompt_messages, text_of, with_text
 
 __all__ = ["IFCChatModel"]
 
@@ -21,12 +22,14 @@ __all__ = ["IFCChatModel"]
 class IFCChatModel(BaseChatModel):
     """Wraps a chat model so that its answers carry a label that is sound by construction.
 
-    For each call: generate with the inner model; find the run's labelled sources (those the
-    attached `IFCCallbackHandler` collected) verbatim in the messages; find the label with the
-    permissive search; if some sources are withheld, remove their text from the messages and
-    generate again. The returned message says its label in
-    ``response_metadata["ifc_label"]`` and which sources it saw in ``["ifc_admitted"]``.
-    Sources not found verbatim cannot be removed, so their labels always count.
+    For each call: generate with the inner model; split the prompt by origin with what the
+    attached `IFCCallbackHandler` knows of the run (its labelled sources, the user's request, the
+    templates, earlier answers); find the label with the permissive search; if parts are
+    withheld, remove their text from the messages and generate again. The released message
+    carries its label in ``response_metadata["ifc_label"]``, what it saw in ``["ifc_admitted"]``,
+    and a sealed copy of its label in ``["ifc"]`` that later prompts can trust. Sources of the run
+    that the prompt does not show verbatim cannot be removed, so their labels always count. With
+    no handler attached to the run, nothing is registered and the answer is ⊤.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -48,30 +51,29 @@ class IFCChatModel(BaseChatModel):
                 inheritable_tags=run_manager.inheritable_tags, metadata=run_manager.inheritable_metadata,
                 inheritable_metadata=run_manager.inheritable_metadata,
             )
-        config = {"callbacks": callbacks, "tags": [INTERNAL_TAG]}
-        return self.inner.invoke(messages, config=config, **kwargs)
+        run_id = uuid.uuid4()
+        self.ifc.tracker.register_enforced(run_id)  # the wrapper records this call's decision itself
+        return self.inner.invoke(messages, config={"callbacks": callbacks, "run_id": run_id}, **kwargs)
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
         if stop is not None:
             kwargs["stop"] = stop
-        key = self.ifc.key_of(run_manager.run_id) if run_manager else None
         tracker = self.ifc.tracker
-        sources = tracker.sources(key)
+        key = None
+        if run_manager is not None:
+            key = self.ifc.key_of(run_manager.run_id)
+            tracker.register_enforced(run_manager.run_id)
         answers: list[BaseMessage] = []
 
-        def generate(withheld: list[Any]) -> str:
-            kept = [m.model_copy(update={"content": strip_sources(text_of(m.content), withheld)}) for m in messages]
-            answers.append(self._call_inner(kept if withheld else messages, run_manager, **kwargs))
-            return text_of(answers[-1].content)
+        def generate(texts: list[str] | None) -> tuple[str, list[Any]]:
+            shown = messages if texts is None else [with_text(m, t) for m, t in zip(messages, texts)]
+            answers.append(self._call_inner(shown, run_manager, **kwargs))
+            return text_of(answers[-1].content), list(getattr(answers[-1], "tool_calls", []) or [])
 
-        decision = enforce_in_prompt(tracker.propagator, tracker.query_label, sources,
-                                     [text_of(m.content) for m in messages], generate, id=str(key))
+        decision, content, calls = tracker.enforce(key, prompt_messages(messages), generate)
         answer = answers[-1]
-        if key is not None:
-            tracker.record(key, decision, getattr(answer, "tool_calls", []) or [])
         meta = {**answer.response_metadata, "ifc_label": decision.label.to_json(),
-                "ifc_admitted": decision.admitted, "ifc_enforced": True}
-        message = AIMessage(content=answer.content, response_metadata=meta,
-                            tool_calls=getattr(answer, "tool_calls", []) or [])
+                "ifc_admitted": decision.admitted, IFC_META_KEY: tracker.seal_output(content, calls, decision.label)}
+        message = AIMessage(content=answer.content, response_metadata=meta, tool_calls=calls)
         return ChatResult(generations=[ChatGeneration(message=message)])

@@ -7,17 +7,35 @@ from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.documents import Document
-from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
-from ifc_core import LABEL_PROBLEM_KEY, LabelCodec, LabelledSource
+from ifc_core import IFC_META_KEY, DocumentView, PromptMessage, template_literals
+
+_PROMPT_TEMPLATES = {"ChatPromptTemplate", "PromptTemplate", "FewShotChatMessagePromptTemplate"}
 
 
-def document_source(doc: Document, codec: LabelCodec) -> tuple[LabelledSource, bool]:
-    """A retrieved document as a labelled source; (source, True) when its label was missing."""
-    label = codec.decode(doc.metadata)
-    doc_id = doc.id or hashlib.sha256(doc.page_content.encode()).hexdigest()[:16]
-    missing = label is None or LABEL_PROBLEM_KEY in doc.metadata  # flagged upstream by IFCRetriever
-    return LabelledSource(str(doc_id), doc.page_content, codec.lattice.top if missing else label), missing
+def as_document(obj: Any) -> Document | None:
+    """A `Document`, also one serialised by a checkpointer into a dict; None for anything else."""
+    if isinstance(obj, Document):
+        return obj
+    if isinstance(obj, Mapping) and obj.get("type") == "Document" and isinstance(obj.get("page_content"), str):
+        meta = obj.get("metadata")
+        return Document(obj["page_content"], metadata=dict(meta) if isinstance(meta, Mapping) else {},
+                        id=obj.get("id") if isinstance(obj.get("id"), str) else None)
+    return None
+
+
+def document_view(doc: Document) -> DocumentView:
+    doc_id = doc.id or hashlib.sha256(doc.page_content.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return DocumentView(str(doc_id), doc.page_content, dict(doc.metadata or {}))
+
+
+def artifact_documents(artifact: Any) -> tuple[DocumentView, ...]:
+    """The documents a tool message carries in its artifact (none unless every item is one)."""
+    if not isinstance(artifact, (list, tuple)) or not artifact:
+        return ()
+    docs = [as_document(a) for a in artifact]
+    return tuple(document_view(d) for d in docs if d is not None) if all(docs) else ()
 
 
 def text_of(content: Any) -> str:
@@ -30,21 +48,97 @@ def text_of(content: Any) -> str:
     return str(content)
 
 
-def question_of(inputs: Any) -> str:
-    """The user's request in a run's input (a string, a messages dict, or a dict of strings)."""
+def prompt_message(m: BaseMessage) -> PromptMessage:
+    """A LangChain message as the engine's `PromptMessage`."""
+    text = text_of(m.content)
+    if isinstance(m, ToolMessage):
+        return PromptMessage("tool", text, id=m.id, tool_name=m.name or "unknown", tool_call_id=m.tool_call_id,
+                             documents=artifact_documents(m.artifact))
+    if isinstance(m, AIMessage):
+        return PromptMessage("assistant", text, id=m.id, tool_calls=tuple(m.tool_calls or ()),
+                             seal=(m.response_metadata or {}).get(IFC_META_KEY))
+    if isinstance(m, SystemMessage):
+        return PromptMessage("system", text, id=m.id)
+    return PromptMessage("user", text, id=m.id)  # human, and any other kind: the strict rules
+
+
+def prompt_messages(messages: Sequence[BaseMessage]) -> list[PromptMessage]:
+    return [prompt_message(m) for m in messages]
+
+
+def with_text(m: BaseMessage, text: str) -> BaseMessage:
+    """`m` with its content replaced (for a regeneration without withheld parts)."""
+    return m if text == text_of(m.content) else m.model_copy(update={"content": text})
+
+
+def _role(m: Any) -> str | None:
+    if isinstance(m, BaseMessage):
+        return "user" if isinstance(m, HumanMessage) else m.type
+    if isinstance(m, Mapping):
+        return "user" if m.get("role") in ("user", "human") else str(m.get("role"))
+    if isinstance(m, (tuple, list)) and len(m) == 2 and isinstance(m[0], str):
+        return "user" if m[0] in ("user", "human") else m[0]
+    return None
+
+
+def _content(m: Any) -> Any:
+    if isinstance(m, BaseMessage):
+        return m.content
+    if isinstance(m, Mapping):
+        return m.get("content", "")
+    return m[1]
+
+
+def request_texts(inputs: Any) -> list[str]:
+    """The texts the user authored in a run's input: a string, the user turns of a message list,
+    and the string values of an input dict (other roles' messages are not the user's)."""
     if isinstance(inputs, str):
-        return inputs
+        return [inputs]
     if isinstance(inputs, BaseMessage):
-        return text_of(inputs.content)
+        return [text_of(inputs.content)] if isinstance(inputs, HumanMessage) else []
     if isinstance(inputs, Mapping):
-        messages = inputs.get("messages")
-        if isinstance(messages, Sequence) and not isinstance(messages, str):
-            humans = [m for m in messages if isinstance(m, HumanMessage)
-                      or (isinstance(m, Mapping) and m.get("role") in ("user", "human"))]
-            return "\n".join(text_of(m.content if isinstance(m, BaseMessage) else m.get("content", ""))
-                             for m in humans)
-        return "\n".join(v for v in inputs.values() if isinstance(v, str))
-    return ""
+        texts: list[str] = []
+        for value in inputs.values():
+            if isinstance(value, str):
+                texts.append(value)
+            elif isinstance(value, Sequence):
+                texts.extend(text_of(_content(m)) for m in value if _role(m) == "user")
+        return texts
+    if isinstance(inputs, Sequence):
+        return [text_of(_content(m)) for m in inputs if _role(m) == "user"]
+    return []
+
+
+def _template_strings(node: Any) -> list[tuple[str, str]]:
+    """(template, format) of every message template in a serialised prompt template."""
+    found: list[tuple[str, str]] = []
+    if isinstance(node, Mapping):
+        kwargs = node.get("kwargs") if isinstance(node.get("kwargs"), Mapping) else {}
+        if isinstance(kwargs.get("template"), str):
+            found.append((kwargs["template"], str(kwargs.get("template_format", "f-string"))))
+        for value in node.values():
+            found.extend(_template_strings(value))
+    elif isinstance(node, list):
+        for value in node:
+            found.extend(_template_strings(value))
+    return found
+
+
+def prompt_template_literals(serialized: Any, name: str | None) -> list[str] | None:
+    """The literal text of a prompt template run (None when the run is not a prompt template).
+
+    Only f-string and mustache templates are read; a template of another format gives no
+    literals, so its text counts as unexplained (⊤)."""
+    ids = serialized.get("id") if isinstance(serialized, Mapping) else None
+    kind = ids[-1] if isinstance(ids, list) and ids else name
+    if kind not in _PROMPT_TEMPLATES:
+        return None
+    return [lit for template, fmt in _template_strings(serialized) for lit in template_literals(template, fmt)]
+
+
+def template_values(inputs: Any) -> list[str]:
+    """The string values put into a prompt template."""
+    return [v for v in inputs.values() if isinstance(v, str)] if isinstance(inputs, Mapping) else []
 
 
 def run_key(metadata: Mapping[str, Any] | None, root: Hashable) -> Hashable:

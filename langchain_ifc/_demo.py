@@ -15,8 +15,7 @@ from langchain_core.language_models import FakeMessagesListChatModel
 from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import BaseTool, tool
 
-from ifc_core import HFScorer, PermissivePropagator, Propagator
-from ifc_core._prompt import DEFAULT_SYSTEM
+from ifc_core import DEFAULT_SYSTEM, HFScorer, PermissivePropagator, Propagator
 from ifc_core._scenario import (LATTICE, POLICY, QUERY_LABEL, REQUESTS, Outcome, Request, print_table,
                                 scenario_store, short)
 from ifc_core.chroma import LabelledStore
@@ -35,10 +34,7 @@ class ScriptedChatModel(FakeMessagesListChatModel):
 
 
 def chroma_retriever(store: LabelledStore, k: int = 4) -> IFCRetriever:
-    from langchain_chroma import Chroma
-
-    vectorstore = Chroma(client=store.client, collection_name=store.collection.name)
-    return IFCRetriever.from_chroma(vectorstore, LATTICE, clearance=LATTICE.top, k=k)
+    return IFCRetriever.from_store(store, clearance=LATTICE.top, k=k)
 
 
 def hr_agent(store: LabelledStore, request: Request, *, middleware: Sequence[Any] = (),

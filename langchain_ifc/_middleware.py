@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
 from langchain.agents.middleware import AgentMiddleware
 from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
-from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
-from ifc_core import AuditLog, FlowCheck, FlowTracker, IFCViolation, Label, LabelCodec, Policy, Propagator
+from ifc_core import AuditLog, FlowCheck, FlowTracker, IFCViolation, Label, Policy, Propagator, digest
 
-from ._convert import document_source, text_of
+from ._convert import artifact_documents, prompt_messages, text_of
 
 __all__ = ["IFCMiddleware"]
 
@@ -44,42 +44,50 @@ class IFCMiddleware(AgentMiddleware):
         super().__init__()
         if on_violation not in ("block", "raise", "interrupt"):
             raise ValueError("on_violation: use 'block', 'raise' or 'interrupt'")
-        if not isinstance(query_label, Label):
-            query_label = policy.lattice.label(query_label, field="query_label")
         self.tracker = FlowTracker(propagator, policy, query_label=query_label, audit=audit)
-        self.codec = LabelCodec(policy.lattice)
         self.on_violation = on_violation
         self._labelling = threading.Lock()
+
+    @staticmethod
+    def _key(messages: Sequence[BaseMessage], index: int) -> Any:
+        """The run key of the answer at `index`: its id and a digest of it and what came before,
+        so that the same message in another history is labelled again, never reused."""
+        history = [(m.type, text_of(m.content), getattr(m, "tool_calls", None), getattr(m, "tool_call_id", None))
+                   for m in messages[: index + 1]]
+        return ("ai", messages[index].id, digest(json.dumps(history, sort_keys=True, default=str))[:24])
 
     def check(self, messages: Sequence[BaseMessage], tool_call: dict[str, Any]) -> FlowCheck:
         """The verdict on `tool_call` given the conversation `messages` that led to it."""
         at = next((i for i, m in enumerate(messages) if isinstance(m, AIMessage)
                    and any(tc.get("id") == tool_call.get("id") for tc in m.tool_calls)), None)
-        key: Any = ("call", tool_call.get("id"))
-        if at is not None:
-            ai = messages[at]
-            key = ("ai", ai.id or tool_call.get("id"))
-            with self._labelling:  # parallel calls of one message: label it once
-                if self.tracker.state(key).last is None:
-                    self._label(key, messages[:at], ai)
-        # no producing message found: no label is known, so the call is checked as ⊤
-        return self.tracker.check_call(key, tool_call["name"], tool_call.get("args"), tool_call.get("id"))
+        if at is None:  # no producing message found: no label is known, so the call is checked as ⊤
+            return self.tracker.check_call(None, tool_call["name"], tool_call.get("args"), tool_call.get("id"))
+        with self._labelling:  # parallel calls of one message: label it once
+            self._label_history(messages[: at + 1])
+        return self.tracker.check_call(self._key(messages, at), tool_call["name"], tool_call.get("args"),
+                                       tool_call.get("id"))
 
-    def _label(self, key: Any, before: Sequence[BaseMessage], ai: AIMessage) -> None:
-        self.tracker.set_query(key, "\n".join(text_of(m.content) for m in before if isinstance(m, HumanMessage)))
-        for m in before:
-            if not isinstance(m, ToolMessage):
+    def _label_history(self, messages: Sequence[BaseMessage]) -> None:
+        """Label every answer in `messages` not labelled yet, oldest first, each from the messages
+        before it (the state is the whole record, so a resumed thread decides the same)."""
+        for i, ai in enumerate(messages):
+            if not isinstance(ai, AIMessage):
                 continue
-            docs = m.artifact if isinstance(m.artifact, list) else []
-            if docs and all(isinstance(d, Document) for d in docs):
-                for doc in docs:
-                    source, missing = document_source(doc, self.codec)
-                    self.tracker.add_source(key, source, unlabelled=missing)
-            else:
-                self.tracker.add_tool_result(key, m.name or "unknown", text_of(m.content), m.tool_call_id)
-        decision = self.tracker.label_output(key, text_of(ai.content), ai.tool_calls)
-        with contextlib.suppress(Exception):
-            dispatch_custom_event("ifc.label", decision.to_dict())
+            key = self._key(messages, i)
+            st = self.tracker.get(key)
+            if st is not None and st.decisions:
+                continue
+            before = messages[:i]
+            self.tracker.begin(key, [text_of(m.content) for m in before if isinstance(m, HumanMessage)])
+            for m in before:
+                if isinstance(m, ToolMessage):
+                    self.tracker.add_tool_result(key, m.name or "unknown", text_of(m.content), m.tool_call_id,
+                                                 artifact_documents(m.artifact))
+            decision = self.tracker.label_output(key, text_of(ai.content), ai.tool_calls,
+                                                 prompt=prompt_messages(before), message_id=ai.id)
+            self.tracker.finish(key)
+            with contextlib.suppress(Exception):
+                dispatch_custom_event("ifc.label", decision.to_dict())
 
     def _refusal(self, check: FlowCheck, why: str) -> ToolMessage:
         return ToolMessage(content=f"IFC: {why}", tool_call_id=check.tool_call_id or "",
@@ -100,8 +108,7 @@ class IFCMiddleware(AgentMiddleware):
             answer = interrupt({"type": "ifc_approval", **check.to_dict()})
             approved = answer is True or answer == "approve" or (
                 isinstance(answer, dict) and answer.get("approve") is True)
-            if self.tracker.audit:
-                self.tracker.audit.write({"event": "ifc.approval", "approved": approved, **check.to_dict()})
+            self.tracker.record_approval(None, check, approved, answer)
             return None if approved else self._refusal(check, f"a reviewer rejected this call: {check.reason}")
         return self._refusal(check, f"this call was blocked: {check.reason}")
 

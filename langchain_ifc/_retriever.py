@@ -5,54 +5,66 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
+from langchain_core.callbacks.base import Callbacks
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from langchain_core.tools import BaseTool, create_retriever_tool
-from pydantic import ConfigDict
+from langchain_core.tools import BaseTool, StructuredTool
+from pydantic import BaseModel, ConfigDict, Field
 
-from ifc_core import Label, LabelCodec, Lattice
+from ifc_core import Provenance, RetrievalGate
 
-from ._convert import document_source
+from ._convert import document_view
 
 __all__ = ["IFCRetriever", "labelled_retriever_tool"]
 
 
 class IFCRetriever(BaseRetriever):
-    """Wraps a retriever: parsed labels on every document, and only documents ⊑ `clearance`.
+    """Wraps a retriever: only documents ⊑ `gate.clearance`, each with a label that can be trusted.
 
-    Each returned `Document` has ``metadata["ifc_label"]`` as stored by the ingest API (missing or
-    unparseable labels are replaced by ⊤ and flagged under ``ifc_label_problem``). Documents above
-    the clearance are dropped. `IFCRetriever.from_chroma` also pushes the clearance into the
-    Chroma query as a `where` filter; the check here runs either way.
+    The `gate` (a `RetrievalGate`, usually ``store.gate(clearance)`` of an
+    `ifc_core.chroma.LabelledStore`) checks every record's stored label against its seal: a label
+    changed outside the ingest API, or missing, is ⊤ and flagged under ``ifc_label_problem``.
+    Documents above the clearance are dropped. What is returned carries ``metadata["ifc_label"]``
+    and a provenance seal (``ifc_attest``) that the adapters check; a label on a document that did
+    not come through an `IFCRetriever` is never believed.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     base_retriever: BaseRetriever
-    lattice: Lattice
-    clearance: Label | None = None
+    gate: RetrievalGate
 
     @classmethod
-    def from_chroma(cls, vectorstore: Any, lattice: Lattice, *, clearance: Label | None = None,
-                    k: int = 4, **search_kwargs: Any) -> IFCRetriever:
-        """Over a `langchain_chroma.Chroma` store written by `ifc_core.chroma.LabelledStore`."""
+    def from_store(cls, store: Any, *, clearance: Any = None, k: int = 4, **search_kwargs: Any) -> IFCRetriever:
+        """Over a `LabelledStore`, through langchain-chroma, with the clearance pushed into the
+        Chroma query as a `where` filter (the gate checks again either way)."""
+        from langchain_chroma import Chroma
+
+        vectorstore = Chroma(client=store.client, collection_name=store.collection.name)
+        return cls.from_chroma(vectorstore, store, clearance=clearance, k=k, **search_kwargs)
+
+    @classmethod
+    def from_chroma(cls, vectorstore: Any, store: Any, *, clearance: Any = None, k: int = 4,
+                    **search_kwargs: Any) -> IFCRetriever:
+        """Over a `langchain_chroma.Chroma` on the collection of `store` (a `LabelledStore`)."""
+        if vectorstore._collection.name != store.collection.name:
+            raise ValueError(f"from_chroma: the vector store reads {vectorstore._collection.name!r} but the "
+                             f"labelled store is {store.collection.name!r}; give the same collection")
+        gate = store.gate(clearance)
         kwargs: dict[str, Any] = {"k": k, **search_kwargs}
-        if clearance is not None:
-            where = LabelCodec(lattice).where(clearance)
+        if gate.clearance is not None:
+            where = store.codec.where(gate.clearance)
             if where is not None:
                 kwargs["filter"] = where
-        return cls(base_retriever=vectorstore.as_retriever(search_kwargs=kwargs), lattice=lattice,
-                   clearance=clearance)
+        return cls(base_retriever=vectorstore.as_retriever(search_kwargs=kwargs), gate=gate)
 
     def _labelled(self, docs: list[Document]) -> list[Document]:
-        codec = LabelCodec(self.lattice)
         out = []
         for doc in docs:
-            source, missing = document_source(doc, codec)
-            if self.clearance is not None and not source.label <= self.clearance:  # type: ignore[operator]
-                continue
-            meta = {**doc.metadata, **codec.encode(source.label, missing=missing)}  # type: ignore[arg-type]
-            out.append(Document(page_content=doc.page_content, metadata=meta, id=doc.id or source.id))
+            view = document_view(doc)
+            got = self.gate.admit(view.id, view.text, view.metadata)
+            if got.metadata is not None:
+                out.append(Document(page_content=doc.page_content, metadata=got.metadata, id=got.id))
         return out
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
@@ -64,6 +76,31 @@ class IFCRetriever(BaseRetriever):
         return self._labelled(docs)
 
 
+class _Query(BaseModel):
+    query: str = Field(description="query to look up in retriever")
+
+
 def labelled_retriever_tool(retriever: IFCRetriever, name: str, description: str) -> BaseTool:
-    """A retriever tool whose `ToolMessage.artifact` keeps the documents and their labels in agent state."""
-    return create_retriever_tool(retriever, name, description, response_format="content_and_artifact")
+    """A retriever tool whose documents keep their labels in agent state.
+
+    Its `ToolMessage.artifact` holds the documents, each sealed for this tool's name: the
+    adapters believe a tool artifact's labels only under that seal (or for tools the policy
+    lists in `labelled_tools`), so another tool cannot pass documents off as labelled. The text
+    the model sees is the documents' text, joined by blank lines.
+    """
+    provenance = Provenance(retriever.gate.lattice, retriever.gate.session)
+    channel = f"tool:{name}"
+
+    def sealed(docs: list[Document]) -> tuple[str, list[Document]]:
+        out = [Document(d.page_content, metadata=provenance.reseal(document_view(d), channel), id=d.id)
+               for d in docs]
+        return "\n\n".join(d.page_content for d in out), out
+
+    def run(query: str, callbacks: Callbacks = None) -> tuple[str, list[Document]]:
+        return sealed(retriever.invoke(query, config={"callbacks": callbacks}))
+
+    async def arun(query: str, callbacks: Callbacks = None) -> tuple[str, list[Document]]:
+        return sealed(await retriever.ainvoke(query, config={"callbacks": callbacks}))
+
+    return StructuredTool.from_function(func=run, coroutine=arun, name=name, description=description,
+                                        args_schema=_Query, response_format="content_and_artifact")

@@ -28,8 +28,7 @@ class GuardedTool(BaseTool):
         # The handler saw this run start (it must be attached to the run); without it no label is
         # known and the call is checked as ⊤.
         key = self.ifc.key_of(run_manager.run_id) if run_manager else None
-        check = self.ifc.tracker.check_call(key if key is not None else ("unattached", id(self)),
-                                            self.name, kwargs, self.ifc.tool_call_of(run_manager))
+        check = self.ifc.tracker.check_call(key, self.name, kwargs, self.ifc.tool_call_of(run_manager))
         if not check.allowed:
             violation = IFCViolation(check)
             if self.on_violation == "raise":

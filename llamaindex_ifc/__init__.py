@@ -15,7 +15,7 @@ from ifc_core import IFCViolation, Policy
 
 from ._events import IFCEventHandler
 from ._llm import IFCLLM
-from ._retriever import IFCNodePostprocessor, IFCRetriever, MiniLMEmbedModel, labelled_retriever_tool
+from ._retriever import IFCLabelledNodes, IFCNodePostprocessor, IFCRetriever, MiniLMEmbedModel, labelled_retriever_tool
 from ._tools import IFCApprovalRequired, IFCApprovalResponse, IFCViolationEvent, guard_tool, raise_on_violation
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "IFCApprovalResponse",
     "IFCEventHandler",
     "IFCLLM",
+    "IFCLabelledNodes",
     "IFCNodePostprocessor",
     "IFCRetriever",
     "IFCViolation",

@@ -1,24 +1,70 @@
-"""Translation between LlamaIndex nodes and the engine's labelled sources (no rules here)."""
+"""Translation between LlamaIndex objects and the engine's (no rules here)."""
 
 from __future__ import annotations
 
-from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore
+from collections.abc import Sequence
+from typing import Any
 
-from ifc_core import LABEL_PROBLEM_KEY, Label, LabelCodec, LabelledSource
+from llama_index.core.base.llms.types import ChatMessage, ToolCallBlock
+from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, TextNode
+
+from ifc_core import IFC_META_KEY, DocumentView, PromptMessage
+
+_ROLES = {"system": "system", "developer": "system", "assistant": "assistant", "model": "assistant",
+          "chatbot": "assistant", "tool": "tool", "function": "tool"}
 
 
-def node_source(node: BaseNode | NodeWithScore, codec: LabelCodec) -> tuple[LabelledSource, bool]:
-    """A node as a labelled source; (source, True) when its stored label was missing."""
+def node_view(node: BaseNode | NodeWithScore) -> DocumentView:
     node = node.node if isinstance(node, NodeWithScore) else node
-    label = codec.decode(node.metadata)
-    missing = label is None or LABEL_PROBLEM_KEY in node.metadata  # flagged upstream by IFCRetriever
-    return LabelledSource(node.node_id, node.get_content(MetadataMode.NONE),
-                          codec.lattice.top if missing else label), missing
+    return DocumentView(node.node_id, node.get_content(MetadataMode.NONE), dict(node.metadata or {}))
 
 
-def label_node(node: BaseNode, label: Label, codec: LabelCodec, missing: bool) -> None:
-    """Store the parsed label on a node, hidden from the LLM and the embedder."""
-    meta = codec.encode(label, missing=missing)
-    node.metadata.update(meta)
-    for keys in (node.excluded_llm_metadata_keys, node.excluded_embed_metadata_keys):
-        keys.extend(k for k in meta if k not in keys)
+def labelled_node(node: NodeWithScore, metadata: dict[str, Any]) -> NodeWithScore:
+    """A copy of `node` carrying `metadata`, with the label keys hidden from the LLM and the
+    embedder (LlamaIndex writes node metadata into prompts otherwise)."""
+    inner = node.node.model_copy(deep=True)
+    inner.metadata = dict(metadata)
+    for keys in (inner.excluded_llm_metadata_keys, inner.excluded_embed_metadata_keys):
+        keys.extend(k for k in metadata if str(k).startswith("ifc_") and k not in keys)
+    return NodeWithScore(node=inner, score=node.score)
+
+
+def tool_calls_of(message: ChatMessage) -> list[dict[str, Any]]:
+    return [{"name": b.tool_name, "args": b.tool_kwargs, "id": b.tool_call_id}
+            for b in message.blocks if isinstance(b, ToolCallBlock)]
+
+
+def prompt_messages(messages: Sequence[ChatMessage]) -> list[PromptMessage]:
+    """LlamaIndex chat messages as the engine's `PromptMessage`s (a tool message gets the name of
+    the call it answers, from the assistant message that made it)."""
+    names: dict[str, str] = {}
+    out = []
+    for m in messages:
+        role = _ROLES.get(str(getattr(m.role, "value", m.role)), "user")
+        text = m.content or ""
+        if role == "assistant":
+            calls = tool_calls_of(m)
+            names.update({str(c["id"]): c["name"] for c in calls if c.get("id")})
+            out.append(PromptMessage("assistant", text, id=m.additional_kwargs.get("id"), tool_calls=tuple(calls),
+                                     seal=m.additional_kwargs.get(IFC_META_KEY)))
+        elif role == "tool":
+            call_id = m.additional_kwargs.get("tool_call_id")
+            out.append(PromptMessage("tool", text, tool_call_id=call_id,
+                                     tool_name=m.additional_kwargs.get("name") or names.get(str(call_id))))
+        else:
+            out.append(PromptMessage(role, text))  # type: ignore[arg-type]
+    return out
+
+
+def with_text(m: ChatMessage, text: str) -> ChatMessage:
+    """`m` with its text replaced, its tool calls kept (for a regeneration without withheld parts)."""
+    if text == (m.content or ""):
+        return m
+    from llama_index.core.base.llms.types import TextBlock
+
+    blocks = [b for b in m.blocks if isinstance(b, ToolCallBlock)]
+    return m.model_copy(update={"blocks": [TextBlock(text=text), *blocks]})
+
+
+def text_node(id: str, text: str, metadata: dict[str, Any]) -> NodeWithScore:
+    return NodeWithScore(node=TextNode(id_=id, text=text, metadata=metadata), score=None)

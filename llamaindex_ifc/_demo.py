@@ -13,8 +13,7 @@ from llama_index.core.base.llms.types import ChatMessage, ToolCallBlock
 from llama_index.core.llms.mock import MockFunctionCallingLLM
 from llama_index.core.tools import BaseTool, FunctionTool
 
-from ifc_core import HFScorer, PermissivePropagator
-from ifc_core._prompt import DEFAULT_SYSTEM
+from ifc_core import DEFAULT_SYSTEM, HFScorer, PermissivePropagator
 from ifc_core._scenario import POLICY, QUERY_LABEL, REQUESTS, Outcome, Request, print_table, scenario_store, short
 
 from ._events import IFCEventHandler
@@ -52,7 +51,7 @@ def hr_agent(store: Any, request: Request, ifc: IFCEventHandler, *, on_violation
 
     email = FunctionTool.from_defaults(fn=send_email)
     guard = guard or (lambda t: guard_tool(t, ifc, on_violation=on_violation))  # type: ignore[arg-type]
-    search = labelled_retriever_tool(IFCRetriever.from_chroma(store), "search_docs", "Search the company documents.")
+    search = labelled_retriever_tool(IFCRetriever.from_store(store), "search_docs", "Search the company documents.")
     llm = scripted_llm([("search_docs", {"query": request.search}, "call_search"),
                         ("send_email", request.email, "call_email")])
     return FunctionAgent(tools=[search, guard(email)], llm=llm), outbox
@@ -103,7 +102,7 @@ def run_query_engine(question: str, store: Any, scorer: HFScorer, ifc: IFCEventH
     if enforce:
         llm = IFCLLM(inner=llm, ifc=ifc)
     qa = PromptTemplate("Documents:\n{context_str}\n\nQuestion: {query_str}")  # what a 135M model answers best
-    engine = RetrieverQueryEngine.from_args(IFCRetriever.from_chroma(store), llm=llm, text_qa_template=qa)
+    engine = RetrieverQueryEngine.from_args(IFCRetriever.from_store(store), llm=llm, text_qa_template=qa)
     before = {id(d) for _, st in ifc.tracker.runs() for d in st.decisions}
     answer = str(engine.query(question))
     (decision,) = [d for _, st in ifc.tracker.runs() for d in st.decisions if id(d) not in before]

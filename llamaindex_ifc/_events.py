@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Hashable
-from contextvars import ContextVar
 from typing import Any
 
-from llama_index.core.base.llms.types import ToolCallBlock
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events import BaseEvent
-from llama_index.core.instrumentation.events.llm import LLMChatEndEvent, LLMCompletionEndEvent
-from llama_index.core.instrumentation.events.query import QueryStartEvent
-from llama_index.core.instrumentation.events.retrieval import RetrievalEndEvent, RetrievalStartEvent
+from llama_index.core.instrumentation.events.llm import (LLMChatEndEvent, LLMCompletionEndEvent,
+                                                          LLMPredictStartEvent)
+from llama_index.core.instrumentation.events.retrieval import RetrievalEndEvent
 from llama_index.core.instrumentation.span import SimpleSpan
 from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
 from llama_index.core.schema import NodeWithScore
@@ -21,16 +19,13 @@ from llama_index.core.tools import ToolOutput
 from llama_index_instrumentation.dispatcher import active_span_id
 from pydantic import ConfigDict, PrivateAttr
 
-from ifc_core import AuditLog, FlowTracker, Label, LabelCodec, Policy, Propagator
+from ifc_core import AuditError, AuditLog, FlowTracker, Label, Policy, PromptMessage, Propagator, template_literals
 
-from ._convert import node_source
+from ._convert import node_view, prompt_messages, tool_calls_of
 
 __all__ = ["IFCEventHandler"]
 
-_QUESTION_ARGS = ("user_msg", "str_or_query_bundle", "query_str", "message")
-
-# Set while IFCLLM calls its inner model, so that the handler does not label those calls again.
-INSIDE_ENFORCE: ContextVar[bool] = ContextVar("ifc_inside_enforce", default=False)
+_QUESTION_ARGS = ("user_msg", "str_or_query_bundle", "query_str", "message", "query")
 
 
 def _text(value: Any) -> str:
@@ -42,26 +37,50 @@ def _text(value: Any) -> str:
     return ""
 
 
-def _react_action(text: str) -> tuple[str, list[dict[str, Any]]]:
-    """A ReAct step ("Thought: ... Action: tool / Action Input: {...}") as its thought and tool call,
-    so that the call is scored in the same plain words as a function call."""
+def _requests(args: dict[str, Any]) -> list[str]:
+    """The texts the user authored in a run's arguments (the user turns of a chat history too)."""
+    texts = [_text(args[a]) for a in _QUESTION_ARGS if a in args]
+    for m in args.get("chat_history") or []:
+        if str(getattr(getattr(m, "role", None), "value", "")) == "user":
+            texts.append(_text(m))
+    return [t for t in texts if t]
+
+
+def _template_strings(template: Any) -> list[str]:
+    """The template texts of a LlamaIndex prompt template (plain, chat or selector)."""
+    if hasattr(template, "default_template"):
+        return _template_strings(template.default_template)
+    if hasattr(template, "message_templates"):
+        return [m.content for m in template.message_templates if m.content]
+    return [template.template] if isinstance(getattr(template, "template", None), str) else []
+
+
+_OBSERVATION = "Observation: "  # how ReAct agents show a tool's result back to the model
+
+
+def _react_action(text: str) -> tuple[str, list[dict[str, Any]], str | None]:
+    """A ReAct step ("Thought: ... Action: tool / Action Input: {...}") as its thought, its tool
+    call (scored in the same plain words as a function call) and the text the agent will show
+    for it in later prompts; for any other text, (text, [], None)."""
     from llama_index.core.agent.react.output_parser import ReActOutputParser
     from llama_index.core.agent.react.types import ActionReasoningStep
 
     try:
         step = ReActOutputParser().parse(text)
     except Exception:  # not a ReAct action: score the text as it is
-        return text, []
+        return text, [], None
     if isinstance(step, ActionReasoningStep):
-        return step.thought, [{"name": step.action, "args": step.action_input}]
-    return text, []
+        return step.thought, [{"name": step.action, "args": step.action_input}], step.get_content()
+    return text, [], None
 
 
 class _RunSpans(BaseSpanHandler[SimpleSpan]):
-    """Maps every span to the root span of its run, and sees tool results as spans exit."""
+    """The span tree: the root (run) of every span, the tool call a span runs, and tool results."""
 
     _owner: Any = PrivateAttr(default=None)
+    _parents: dict[str, str | None] = PrivateAttr(default_factory=dict)
     _roots: dict[str, str] = PrivateAttr(default_factory=dict)
+    _tool_ids: dict[str, str] = PrivateAttr(default_factory=dict)
     _guard: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @classmethod
@@ -72,20 +91,39 @@ class _RunSpans(BaseSpanHandler[SimpleSpan]):
         with self._guard:
             return self._roots.get(span_id) if span_id else None
 
+    def ancestry(self, span_id: str | None) -> list[str]:
+        """`span_id` and its ancestors, innermost first."""
+        chain = []
+        with self._guard:
+            while span_id and span_id in self._parents and len(chain) < 256:
+                chain.append(span_id)
+                span_id = self._parents[span_id]
+        return chain
+
+    def tool_call_id(self, span_id: str | None) -> str | None:
+        """The id of the agent's tool call that `span_id` runs inside (its `call_tool` step)."""
+        for span in self.ancestry(span_id):
+            with self._guard:
+                if span in self._tool_ids:
+                    return self._tool_ids[span]
+        return None
+
     def new_span(self, id_: str, bound_args: Any, instance: Any = None, parent_span_id: str | None = None,
                  tags: dict[str, Any] | None = None, **kwargs: Any) -> SimpleSpan:
+        args = dict(getattr(bound_args, "arguments", {}))
+        args.update(args.pop("kwargs", None) or {})
+        event = args.get("ev")
         with self._guard:
             root = self._roots.get(parent_span_id, parent_span_id) if parent_span_id else None
             self._roots[id_] = root or id_
-        if root is None:  # a new run: its question is in the root call's arguments
-            args = dict(getattr(bound_args, "arguments", {}))
-            args.update(args.pop("kwargs", None) or {})
+            self._parents[id_] = parent_span_id
+            if event is not None and isinstance(getattr(event, "tool_id", None), str) and hasattr(event, "tool_kwargs"):
+                self._tool_ids[id_] = event.tool_id  # an agent's call_tool step
+        if root is None:  # a new run: its request is in the root call's arguments
             start = args.get("start_event")  # workflows: the run's arguments travel in its start event
             if start is not None and hasattr(start, "get"):
-                args.update({a: start.get(a) for a in _QUESTION_ARGS if start.get(a) is not None})
-            question = next((_text(args[a]) for a in _QUESTION_ARGS if a in args), "")
-            if question:
-                self._owner.tracker.set_query(id_, question)
+                args.update({a: start.get(a) for a in (*_QUESTION_ARGS, "chat_history") if start.get(a) is not None})
+            self._owner.tracker.begin(id_, _requests(args))
         return SimpleSpan(id_=id_, parent_id=parent_span_id)
 
     def prepare_to_exit_span(self, id_: str, bound_args: Any, instance: Any = None, result: Any = None,
@@ -93,7 +131,7 @@ class _RunSpans(BaseSpanHandler[SimpleSpan]):
         if isinstance(result, ToolOutput) and not result.is_error:
             key = self.root(id_)
             if key is not None:
-                self._owner._tool_result(key, result)
+                self._owner._tool_result(key, result, self.tool_call_id(id_) or id_)
         self._forget(id_)
 
     def prepare_to_drop_span(self, id_: str, bound_args: Any, instance: Any = None, err: BaseException | None = None,
@@ -102,15 +140,18 @@ class _RunSpans(BaseSpanHandler[SimpleSpan]):
 
     def _forget(self, id_: str) -> None:
         with self._guard:
-            if self._roots.get(id_) == id_:  # the root span ended: drop its whole subtree
-                for span in [s for s, r in self._roots.items() if r == id_]:
-                    del self._roots[span]
-                self._owner._last_response.pop(id_, None)
-                self._owner.tracker.finish(id_)
+            if self._roots.get(id_) != id_:
+                return
+            for span in [s for s, r in self._roots.items() if r == id_]:  # the run ended: drop its tree
+                del self._roots[span]
+                self._parents.pop(span, None)
+                self._tool_ids.pop(span, None)
+        self._owner._last_response.pop(id_, None)
+        self._owner.tracker.finish(id_)
 
 
 class IFCEventHandler(BaseEventHandler):
-    """Labels every LLM output a run produces, from the labelled nodes and tool results of that run.
+    """Labels every LLM output a run produces, from the prompt that produced it.
 
     Attach it once with ``IFCEventHandler.create(...).attach()``. It registers an event handler
     and a span handler on LlamaIndex's root dispatcher. The dispatcher is process-global, so state
@@ -118,15 +159,17 @@ class IFCEventHandler(BaseEventHandler):
     mix. Each output is labelled in estimate mode and written to the audit log, if one is given.
 
     **It cannot block anything.** The dispatcher swallows every exception a handler raises. To
-    stop a tool call, wrap the tool with `guard_tool`, which asks this handler for the label.
+    stop a tool call, wrap the tool with `guard_tool`, which asks this handler for the label. For
+    the same reason a failed audit write is kept in `errors`: `guard_tool` and `IFCLLM` then
+    refuse to go on, and `raise_for_errors()` raises it.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     tracker: FlowTracker
-    codec: LabelCodec
     _spans: _RunSpans = PrivateAttr()
     _last_response: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _errors: list[AuditError] = PrivateAttr(default_factory=list)
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
@@ -136,10 +179,7 @@ class IFCEventHandler(BaseEventHandler):
     @classmethod
     def create(cls, propagator: Propagator | str, policy: Policy, *, query_label: Label | Any,
                audit: AuditLog | None = None) -> IFCEventHandler:
-        if not isinstance(query_label, Label):
-            query_label = policy.lattice.label(query_label, field="query_label")
-        tracker = FlowTracker(propagator, policy, query_label=query_label, audit=audit)
-        return cls(tracker=tracker, codec=LabelCodec(policy.lattice))
+        return cls(tracker=FlowTracker(propagator, policy, query_label=query_label, audit=audit))
 
     @classmethod
     def class_name(cls) -> str:
@@ -158,46 +198,69 @@ class IFCEventHandler(BaseEventHandler):
         dispatcher.event_handlers = [h for h in dispatcher.event_handlers if h is not self]
         dispatcher.span_handlers = [h for h in dispatcher.span_handlers if h is not self._spans]
 
+    @property
+    def errors(self) -> list[AuditError]:
+        """Audit writes that failed (the dispatcher would have swallowed them)."""
+        return list(self._errors)
+
+    def raise_for_errors(self) -> None:
+        """Raise the first failed audit write, if any."""
+        if self._errors:
+            raise self._errors[0]
+
     def current_run(self) -> Hashable | None:
         """The run the calling code belongs to (its root span id), if any."""
         return self._spans.root(active_span_id.get())
 
-    def _tool_result(self, key: Hashable, output: Any) -> None:
+    def current_tool_call(self) -> str | None:
+        """The id of the agent's tool call the calling code runs inside, if any."""
+        return self._spans.tool_call_id(active_span_id.get())
+
+    def enforced_span(self, span_id: str | None) -> bool:
+        """Whether `span_id` runs inside an `IFCLLM` call (which records its decision itself)."""
+        return any(self.tracker.is_enforced(s) for s in self._spans.ancestry(span_id))
+
+    def _tool_result(self, key: Hashable, output: Any, result_id: str) -> None:
         raw = output.raw_output
         raw = raw.raw_output if isinstance(raw, ToolOutput) else raw  # FunctionTool wraps a returned ToolOutput
-        nodes = raw if isinstance(raw, list) else []
-        if nodes and all(isinstance(n, NodeWithScore) for n in nodes):
-            for node in nodes:  # a labelled retriever tool: its nodes keep their labels
-                source, missing = node_source(node, self.codec)
-                self.tracker.add_source(key, source, unlabelled=missing)
-            return
-        self.tracker.add_tool_result(key, output.tool_name, str(output.content), str(id(output)))
+        nodes = raw if isinstance(raw, list) and raw and all(isinstance(n, NodeWithScore) for n in raw) else []
+        self.tracker.add_tool_result(key, output.tool_name, str(output.content), result_id,
+                                     [node_view(n) for n in nodes])
 
     def handle(self, event: BaseEvent, **kwargs: Any) -> None:
         key = self._spans.root(event.span_id)
-        if key is None or INSIDE_ENFORCE.get():
+        if key is None or self.enforced_span(event.span_id):
             return
+        try:
+            self._handle(key, event)
+        except AuditError as exc:  # the dispatcher would swallow it: keep it for guard_tool and IFCLLM
+            self._errors.append(exc)
+
+    def _handle(self, key: Hashable, event: BaseEvent) -> None:
+        from ._retriever import IFCLabelledNodes
+
         if isinstance(event, (LLMChatEndEvent, LLMCompletionEndEvent)):
             # async LLM calls wrap sync ones: both end events carry the same response; label it once
             if event.response is None or self._last_response.get(key) is event.response:
                 return
             self._last_response[key] = event.response
-        if isinstance(event, (RetrievalStartEvent, QueryStartEvent)):
-            if not self.tracker.state(key).query:
-                self.tracker.set_query(key, _text(getattr(event, "str_or_query_bundle", None) or
-                                                  getattr(event, "query", "")))
-        elif isinstance(event, RetrievalEndEvent):
+        if isinstance(event, LLMPredictStartEvent):
+            literals = [lit for t in _template_strings(event.template) for lit in template_literals(t)]
+            values = [v for v in (event.template_args or {}).values() if isinstance(v, str)]
+            self.tracker.add_template(key, literals, values)
+        elif isinstance(event, (RetrievalEndEvent, IFCLabelledNodes)):
             for node in event.nodes:
-                source, missing = node_source(node, self.codec)
-                self.tracker.add_source(key, source, unlabelled=missing)
+                self.tracker.add_document(key, node_view(node))
         elif isinstance(event, LLMChatEndEvent):
             message = event.response.message
-            if event.response.additional_kwargs.get("ifc_enforced") or message.additional_kwargs.get("ifc_enforced"):
-                return  # IFCLLM recorded it already
-            calls = [{"name": b.tool_name, "args": b.tool_kwargs, "id": b.tool_call_id}
-                     for b in message.blocks if isinstance(b, ToolCallBlock)]
-            content, calls = (message.content or "", calls) if calls else _react_action(message.content or "")
-            self.tracker.label_output(key, content, calls)
+            calls, shown = tool_calls_of(message), None
+            content = message.content or ""
+            if not calls:
+                content, calls, shown = _react_action(content)
+            decision = self.tracker.label_output(key, content, calls, prompt=prompt_messages(event.messages),
+                                                 message_id=message.additional_kwargs.get("id"))
+            if shown is not None:  # the agent's own rendering of the step, in its later prompts
+                self.tracker.record_answer(key, shown, decision.label)
+                self.tracker.add_template(key, [_OBSERVATION])
         elif isinstance(event, LLMCompletionEndEvent):
-            if not event.response.additional_kwargs.get("ifc_enforced"):  # IFCLLM recorded it already
-                self.tracker.label_output(key, event.response.text)
+            self.tracker.label_output(key, event.response.text, prompt=[PromptMessage("user", event.prompt)])

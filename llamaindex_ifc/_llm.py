@@ -8,11 +8,12 @@ from typing import Any
 from llama_index.core.base.llms.types import CompletionResponse, CompletionResponseGen, LLMMetadata
 from llama_index.core.llms import LLM, CustomLLM
 from llama_index.core.llms.callbacks import llm_completion_callback
+from llama_index_instrumentation.dispatcher import active_span_id
 from pydantic import ConfigDict
 
-from ifc_core._verbatim import enforce_in_prompt, strip_sources
+from ifc_core import IFC_META_KEY, PromptMessage
 
-from ._events import INSIDE_ENFORCE, IFCEventHandler
+from ._events import IFCEventHandler
 
 __all__ = ["IFCLLM"]
 
@@ -20,11 +21,13 @@ __all__ = ["IFCLLM"]
 class IFCLLM(CustomLLM):
     """Wraps an LLM so that its answers carry a label that is sound by construction.
 
-    For each completion: answer with the inner LLM; find the run's labelled sources (those the
-    attached `IFCEventHandler` collected) verbatim in the prompt; find the label with the
-    permissive search; if sources are withheld, remove their text and answer again. The response
-    says its label in ``additional_kwargs["ifc_label"]`` and what it saw in ``["ifc_admitted"]``.
-    Sources not found verbatim cannot be removed, so their labels always count.
+    For each completion: answer with the inner LLM; split the prompt by origin with what the
+    attached `IFCEventHandler` knows of the run (its labelled sources, the user's request, the
+    templates, earlier answers); find the label with the permissive search; if parts are
+    withheld, remove their text and answer again. The response says its label in
+    ``additional_kwargs["ifc_label"]``, what it saw in ``["ifc_admitted"]``, and carries a sealed
+    copy of its label in ``["ifc"]``. With no handler attached nothing is registered: the answer
+    is ⊤.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -42,26 +45,22 @@ class IFCLLM(CustomLLM):
 
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        run = self.ifc.current_run()
+        self.ifc.raise_for_errors()
+        span = active_span_id.get()
         tracker = self.ifc.tracker
-        sources = tracker.sources(run)
+        if span is not None:
+            tracker.register_enforced(span)  # the handler skips this call and everything inside it
+        run = self.ifc.current_run()
 
-        def generate(withheld: list[Any]) -> str:
-            token = INSIDE_ENFORCE.set(True)
-            try:
-                # IFCLLM formats nothing itself, so the inner model always applies its own template
-                # (LLM.predict passes formatted=True once *our* formatting is done).
-                return self.inner.complete(strip_sources(prompt, withheld) if withheld else prompt,
-                                           formatted=False, **kwargs).text
-            finally:
-                INSIDE_ENFORCE.reset(token)
+        def generate(texts: list[str] | None) -> tuple[str, list[Any]]:
+            # IFCLLM formats nothing itself, so the inner model always applies its own template
+            # (LLM.predict passes formatted=True once *our* formatting is done).
+            return self.inner.complete(prompt if texts is None else texts[0], formatted=False, **kwargs).text, []
 
-        decision = enforce_in_prompt(tracker.propagator, tracker.query_label, sources, [prompt], generate,
-                                     id=str(run))
-        if run is not None:
-            tracker.record(run, decision)
-        return CompletionResponse(text=decision.output, additional_kwargs={
-            "ifc_label": decision.label.to_json(), "ifc_admitted": decision.admitted, "ifc_enforced": True})
+        decision, text, _ = tracker.enforce(run, [PromptMessage("user", prompt)], generate)
+        return CompletionResponse(text=text, additional_kwargs={
+            "ifc_label": decision.label.to_json(), "ifc_admitted": decision.admitted,
+            IFC_META_KEY: tracker.seal_output(text, [], decision.label)})
 
     @llm_completion_callback()
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:

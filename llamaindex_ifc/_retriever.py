@@ -8,80 +8,98 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
+from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.tools import FunctionTool, ToolOutput
 from pydantic import ConfigDict, PrivateAttr
 
-from ifc_core import Label, LabelCodec, Lattice
+from ifc_core import Provenance, RetrievalGate
 
-from ._convert import label_node, node_source
+from ._convert import labelled_node, node_view
 
-__all__ = ["IFCRetriever", "IFCNodePostprocessor", "MiniLMEmbedModel", "labelled_retriever_tool"]
+__all__ = ["IFCLabelledNodes", "IFCNodePostprocessor", "IFCRetriever", "MiniLMEmbedModel", "labelled_retriever_tool"]
 
 
-def _labelled(nodes: list[NodeWithScore], codec: LabelCodec, clearance: Label | None) -> list[NodeWithScore]:
+class IFCLabelledNodes(BaseEvent):
+    """Dispatched by `IFCNodePostprocessor` with the nodes it admitted, so that the attached
+    `IFCEventHandler` registers them (a query engine reports no event after postprocessing)."""
+
+    nodes: list[NodeWithScore]
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "IFCLabelledNodes"
+
+
+def _gated(nodes: list[NodeWithScore], gate: RetrievalGate) -> list[NodeWithScore]:
     out = []
     for n in nodes:
-        source, missing = node_source(n, codec)
-        if clearance is not None and not source.label <= clearance:  # type: ignore[operator]
-            continue
-        label_node(n.node, source.label, codec, missing)  # type: ignore[arg-type]
-        out.append(n)
+        view = node_view(n)
+        got = gate.admit(view.id, view.text, view.metadata)
+        if got.metadata is not None:
+            out.append(labelled_node(n, got.metadata))
     return out
 
 
 class IFCNodePostprocessor(BaseNodePostprocessor):
-    """For query engines: parsed labels on every node, nodes above `clearance` dropped.
+    """For query engines: only nodes ⊑ the gate's clearance, each with a label that can be trusted.
 
-    Label keys are added to the nodes' excluded LLM and embedding metadata keys (LlamaIndex
-    otherwise writes node metadata into prompts). Missing or unparseable labels become ⊤.
+    The `gate` (``store.gate(clearance)`` of a `LabelledStore`) checks each node's stored label
+    against its seal (a label that fails is ⊤ and flagged); admitted nodes carry a provenance seal
+    that `IFCEventHandler` checks, with the label keys hidden from the LLM and the embedder.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    lattice: Lattice
-    clearance: Label | None = None
+    gate: RetrievalGate
 
     @classmethod
     def class_name(cls) -> str:
         return "IFCNodePostprocessor"
 
     def _postprocess_nodes(self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None) -> list[NodeWithScore]:
-        return _labelled(nodes, LabelCodec(self.lattice), self.clearance)
+        admitted = _gated(nodes, self.gate)
+        get_dispatcher().event(IFCLabelledNodes(nodes=admitted))
+        return admitted
 
 
 class IFCRetriever(BaseRetriever):
-    """Wraps any LlamaIndex retriever: parsed labels on every node, and only nodes ⊑ `clearance`.
+    """Wraps any LlamaIndex retriever: only nodes ⊑ the gate's clearance, with trusted labels.
 
-    `IFCRetriever.from_chroma` builds one over `ChromaVectorStore` on a collection written by
-    `ifc_core.chroma.LabelledStore`, with the clearance pushed into the query as a raw Chroma
-    `where` filter; the check here runs either way.
+    `IFCRetriever.from_store` builds one over `ChromaVectorStore` on a `LabelledStore`'s
+    collection, with the clearance pushed into the query as a raw Chroma `where` filter; the gate
+    checks every node either way (see `IFCNodePostprocessor`).
     """
 
-    def __init__(self, retriever: BaseRetriever, lattice: Lattice, clearance: Label | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(self, retriever: BaseRetriever, gate: RetrievalGate, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        if not isinstance(gate, RetrievalGate):
+            raise TypeError(f"gate: give a RetrievalGate (store.gate(clearance)), not {type(gate).__name__}")
         self.retriever = retriever
-        self.postprocessor = IFCNodePostprocessor(lattice=lattice, clearance=clearance)
+        self.gate = gate
 
     @classmethod
-    def from_chroma(cls, store: Any, *, clearance: Label | None = None, k: int = 4) -> IFCRetriever:
+    def from_store(cls, store: Any, *, clearance: Any = None, k: int = 4) -> IFCRetriever:
         """Over a `LabelledStore`'s collection, through llama-index-vector-stores-chroma."""
         from llama_index.core import VectorStoreIndex
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
         index = VectorStoreIndex.from_vector_store(ChromaVectorStore(chroma_collection=store.collection),
                                                    embed_model=MiniLMEmbedModel())
+        gate = store.gate(clearance)
         kwargs: dict[str, Any] = {"similarity_top_k": k}
-        where = LabelCodec(store.lattice).where(clearance) if clearance is not None else None
+        where = store.codec.where(gate.clearance) if gate.clearance is not None else None
         if where is not None:
             kwargs["vector_store_kwargs"] = {"where": where}
-        return cls(index.as_retriever(**kwargs), store.lattice, clearance)
+        return cls(index.as_retriever(**kwargs), gate)
+
+    from_chroma = from_store  # the name of earlier releases
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        return self.postprocessor.postprocess_nodes(self.retriever.retrieve(query_bundle), query_bundle)
+        return _gated(self.retriever.retrieve(query_bundle), self.gate)
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        return self.postprocessor.postprocess_nodes(await self.retriever.aretrieve(query_bundle), query_bundle)
+        return _gated(await self.retriever.aretrieve(query_bundle), self.gate)
 
 
 class MiniLMEmbedModel(BaseEmbedding):
@@ -118,12 +136,16 @@ class MiniLMEmbedModel(BaseEmbedding):
 def labelled_retriever_tool(retriever: IFCRetriever, name: str, description: str) -> FunctionTool:
     """A retriever tool whose result keeps its nodes (and their labels) for `IFCEventHandler`.
 
-    A plain tool's result is text, labelled by the policy's declaration for that tool (⊤ when
-    undeclared); this one's `ToolOutput.raw_output` is the list of labelled nodes.
+    `ToolOutput.raw_output` is the list of nodes, each sealed for this tool's name: a tool
+    result's labels are believed only under that seal (or for tools the policy lists in
+    `labelled_tools`). A plain tool's result is text at the policy's declared label (⊤ when
+    undeclared).
     """
+    provenance = Provenance(retriever.gate.lattice, retriever.gate.session)
+    channel = f"tool:{name}"
 
     async def retrieve(query: str) -> ToolOutput:
-        nodes = await retriever.aretrieve(query)
+        nodes = [labelled_node(n, provenance.reseal(node_view(n), channel)) for n in await retriever.aretrieve(query)]
         text = "\n\n".join(n.node.get_content(MetadataMode.LLM) for n in nodes)
         return ToolOutput(tool_name=name, content=text, raw_input={"query": query}, raw_output=nodes)
 

@@ -74,19 +74,19 @@ def guard_tool(tool: BaseTool, ifc: IFCEventHandler, *,
     name = tool.metadata.get_name()
 
     async def guarded(ctx: Context, **kwargs: Any) -> Any:
-        run = ifc.current_run()
-        check = ifc.tracker.check_call(run if run is not None else ("unattached", name), name, kwargs)
+        ifc.raise_for_errors()  # a run whose audit failed does not go on
+        run, call_id = ifc.current_run(), ifc.current_tool_call()
+        check = ifc.tracker.check_call(run, name, kwargs, call_id)
         if not check.allowed:
             if on_violation == "approve":
                 # the step runs again once the answer arrives: the waiter id must be the same then
-                waiter = "ifc-" + hashlib.sha256(json.dumps([str(run), name, kwargs], sort_keys=True,
+                waiter = "ifc-" + hashlib.sha256(json.dumps([str(run), call_id, name, kwargs], sort_keys=True,
                                                             default=str).encode()).hexdigest()[:24]
                 answer = await ctx.wait_for_event(
                     IFCApprovalResponse, waiter_id=waiter,
                     waiter_event=IFCApprovalRequired(waiter_id=waiter, **_event_fields(check)),
                     requirements={"waiter_id": waiter})
-                if ifc.tracker.audit:
-                    ifc.tracker.audit.write({"event": "ifc.approval", "approved": answer.approve, **check.to_dict()})
+                ifc.tracker.record_approval(run, check, answer.approve)
                 if not answer.approve:
                     raise IFCViolation(check)
             else:

@@ -11,73 +11,47 @@
     d.label, d.conservative_label   # public, secret
 """
 
+from ._account import WITHHELD, DocumentView, PromptAccount, PromptMessage, render_tool_calls, template_literals
+from ._attest import ATTEST_KEY, KEY_ENV, MAC_KEY, Attestor, RecordSeal, Signer, digest
 from ._codec import LABEL_KEY, LABEL_PROBLEM_KEY, LabelCodec
 from ._errors import (
+    AuditError,
     CaseFormatError,
+    ConfigurationError,
     IFCError,
+    IFCViolation,
     LatticeError,
     ModelLoadError,
     ScoringError,
     UnknownElementError,
 )
-from ._lattice import Chain, Label, Lattice, Product, Readers, Tags, lattice_from_spec
-from ._model import EMBEDDED_MODEL, embedded_model_path
-from ._policy import FlowCheck, IFCViolation, Policy
-from ._prompt import ChatPrompt, Prompt
+from ._gate import RETRIEVER_CHANNEL, Admitted, Provenance, RetrievalGate
 from ._introspection import IntrospectionPropagator, parse_reliance
 from ._knn import KNNLMPropagator
 from ._knn_store import KNNDatastore
+from ._labelling import IFC_META_KEY
+from ._lattice import Chain, Label, Lattice, Product, Readers, Tags, as_label, lattice_from_spec
+from ._model import EMBEDDED_MODEL, embedded_model_path
+from ._policy import FlowCheck, Policy
+from ._prompt import DEFAULT_SYSTEM, ChatPrompt, Prompt
 from ._propagators import ConservativePropagator, PermissivePropagator, Propagator
-from ._registry import PROPAGATORS, make_propagator, resolve_propagator
 from ._record import AuditLog, Candidate, Decision
+from ._registry import PROPAGATORS, make_propagator, resolve_propagator
 from ._scorer import Generation, HFScorer, ScoringRun
 from ._search import Tolerance
 from ._sources import LabelledSource
-from ._tracker import FlowTracker, RunState, render_tool_calls
+from ._tracker import FlowTracker, RunState
 
-__all__ = [
-    "AuditLog",
-    "Candidate",
-    "CaseFormatError",
-    "Chain",
-    "ChatPrompt",
-    "FlowCheck",
-    "FlowTracker",
-    "IFCViolation",
-    "IntrospectionPropagator",
-    "KNNDatastore",
-    "KNNLMPropagator",
-    "LABEL_KEY",
-    "LABEL_PROBLEM_KEY",
-    "LabelCodec",
-    "Policy",
-    "RunState",
-    "render_tool_calls",
-    "ConservativePropagator",
-    "Decision",
-    "EMBEDDED_MODEL",
-    "Generation",
-    "HFScorer",
-    "IFCError",
-    "Label",
-    "Lattice",
-    "LabelledSource",
-    "LatticeError",
-    "PROPAGATORS",
-    "ModelLoadError",
-    "PermissivePropagator",
-    "Product",
-    "Prompt",
-    "Propagator",
-    "Readers",
-    "ScoringError",
-    "ScoringRun",
-    "Tags",
-    "Tolerance",
-    "UnknownElementError",
-    "embedded_model_path",
-    "lattice_from_spec",
-    "make_propagator",
-    "parse_reliance",
-    "resolve_propagator",
-]
+__all__ = sorted([
+    "ATTEST_KEY", "Admitted", "Attestor", "AuditError", "AuditLog", "Candidate", "CaseFormatError",
+    "Chain", "ChatPrompt", "ConfigurationError", "ConservativePropagator", "DEFAULT_SYSTEM",
+    "Decision", "DocumentView", "EMBEDDED_MODEL", "FlowCheck", "FlowTracker", "Generation",
+    "HFScorer", "IFCError", "IFCViolation", "IFC_META_KEY", "IntrospectionPropagator", "KEY_ENV",
+    "KNNDatastore", "KNNLMPropagator", "LABEL_KEY", "LABEL_PROBLEM_KEY", "Label", "LabelCodec",
+    "LabelledSource", "Lattice", "LatticeError", "MAC_KEY", "ModelLoadError", "PROPAGATORS",
+    "PermissivePropagator", "Policy", "Product", "Prompt", "PromptAccount", "PromptMessage", "Provenance",
+    "Propagator", "RETRIEVER_CHANNEL", "Readers", "RecordSeal", "RetrievalGate", "RunState",
+    "ScoringError", "ScoringRun", "Signer", "Tags", "Tolerance", "UnknownElementError", "WITHHELD",
+    "as_label", "digest", "embedded_model_path", "lattice_from_spec", "make_propagator", "parse_reliance",
+    "render_tool_calls", "resolve_propagator", "template_literals",
+])

@@ -49,14 +49,24 @@ class LabelCodec:
                 self._facets(component, v, f"{prefix}{name}_", meta)
 
     def decode(self, metadata: Mapping[str, Any] | None) -> Label | None:
-        """The label stored in `metadata`; None when it is missing or unparseable."""
-        raw = (metadata or {}).get(LABEL_KEY)
+        """The label written in `metadata`; None when it is missing or unparseable.
+
+        This only parses: a label in metadata is believed only once its seal is checked (see
+        `RetrievalGate` and `FlowTracker.document`).
+        """
+        raw = (metadata or {}).get(LABEL_KEY) if isinstance(metadata, Mapping) else None
         if not isinstance(raw, str):
             return None
         try:
             return self.lattice.label(json.loads(raw))
-        except (ValueError, LatticeError):
+        except (ValueError, LatticeError, RecursionError):
             return None
+
+    def facets_agree(self, metadata: Mapping[str, Any], label: Label) -> bool:
+        """Whether the filter facets stored in `metadata` are exactly those of `label` (a record
+        whose facets disagree would pass clearance filters it should fail)."""
+        facets = {k: v for k, v in self.encode(label).items() if k != LABEL_KEY}
+        return all(type(metadata.get(k)) is type(v) and metadata.get(k) == v for k, v in facets.items())
 
     def where(self, clearance: Label) -> dict[str, Any] | None:
         """A Chroma `where` filter that keeps records labelled ⊑ `clearance` (None: no filter)."""

@@ -1,14 +1,33 @@
-"""One exception hierarchy for the engine; every message says what to do about it."""
+"""One exception hierarchy for the whole library; every message says what to do about it.
+
+    IFCError                                   base of everything llm-ifc raises
+    ├── ConfigurationError (ValueError)        bad argument, option, key or policy: names the field
+    │   ├── LatticeError                       a lattice specification or label value is malformed
+    │   │   └── UnknownElementError            a label names a level/principal/tag the lattice lacks
+    │   └── CaseFormatError                    a line of a cases file (names the line and field)
+    ├── ModelLoadError (RuntimeError)          the scoring model could not be loaded
+    ├── ScoringError (RuntimeError)            scoring failed; propagators fall back to the conservative label
+    ├── AuditError (RuntimeError)              an audit record could not be written
+    └── IFCViolation                           a tool call would send data to a sink that may not receive it
+
+Catch `IFCError` for all of them; the `ValueError`/`RuntimeError` bases let code that expects the
+built-in kinds keep working.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
-    "IFCError",
-    "LatticeError",
-    "UnknownElementError",
+    "AuditError",
     "CaseFormatError",
+    "ConfigurationError",
+    "IFCError",
+    "IFCViolation",
+    "LatticeError",
     "ModelLoadError",
     "ScoringError",
+    "UnknownElementError",
 ]
 
 
@@ -16,7 +35,11 @@ class IFCError(Exception):
     """Base class of every error raised by llm-ifc."""
 
 
-class LatticeError(IFCError, ValueError):
+class ConfigurationError(IFCError, ValueError):
+    """An argument, option, key or policy entry is invalid; the message names the field and the fix."""
+
+
+class LatticeError(ConfigurationError):
     """A lattice specification or a label value is malformed."""
 
 
@@ -33,7 +56,7 @@ class UnknownElementError(LatticeError):
         )
 
 
-class CaseFormatError(IFCError, ValueError):
+class CaseFormatError(ConfigurationError):
     """A line of a cases file is not a valid case; names the line and the field."""
 
     def __init__(self, line: int, field: str, problem: str) -> None:
@@ -49,3 +72,38 @@ class ModelLoadError(IFCError, RuntimeError):
 
 class ScoringError(IFCError, RuntimeError):
     """The scorer could not score an output (propagators turn this into the conservative label)."""
+
+
+class AuditError(IFCError, RuntimeError):
+    """An audit record could not be written; the run must not go on unaudited unless asked to."""
+
+
+class IFCViolation(IFCError):
+    """A tool call would send data to a sink that may not receive it.
+
+    Carries the structured verdict (`check`, a `FlowCheck`) and, when known, the decision that
+    labelled the data (`decision`).
+    """
+
+    def __init__(self, check: Any, decision: Any = None) -> None:
+        self.check = check
+        self.decision = decision
+        super().__init__(f"IFC violation: {check.reason}. The call was not made.")
+
+    @property
+    def tool(self) -> str:
+        return str(self.check.tool)
+
+    @property
+    def label(self) -> Any:
+        return self.check.label
+
+    @property
+    def sink(self) -> Any:
+        return self.check.sink
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = self.check.to_dict()
+        if self.decision is not None and hasattr(self.decision, "to_dict"):
+            d["decision"] = self.decision.to_dict()
+        return d

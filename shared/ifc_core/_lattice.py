@@ -22,7 +22,7 @@ from typing import Any
 
 from ._errors import LatticeError, UnknownElementError
 
-__all__ = ["Label", "Lattice", "Chain", "Readers", "Tags", "Product", "lattice_from_spec"]
+__all__ = ["Label", "Lattice", "Chain", "Readers", "Tags", "Product", "as_label", "lattice_from_spec"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,3 +358,18 @@ def lattice_from_spec(spec: Any, *, field: str = "lattice") -> Lattice:
         return {"chain": Chain, "readers": Readers, "tags": Tags}[kind](body)
     except LatticeError as exc:
         raise LatticeError(f"{field}.{exc}") from None
+
+
+def as_label(lattice: Lattice, value: Any, field: str) -> Label:
+    """`value` as a label of `lattice`: a `Label` of it, or its JSON form (``"public"``,
+    ``{"conf": "public", ...}``). Anything else is an error naming `field`."""
+    if isinstance(value, Label):
+        if value.lattice != lattice:
+            raise LatticeError(f"{field}: label {value} belongs to {value.lattice!r}, not to {lattice!r}; "
+                               "parse it with the same lattice")
+        return value
+    try:
+        return lattice.label(value, field=field)
+    except LatticeError as exc:
+        msg = str(exc)
+        raise LatticeError(msg if msg.startswith(field) else f"{field}: {msg}") from None

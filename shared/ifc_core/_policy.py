@@ -15,11 +15,11 @@ unlabelled input is the most restricted.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._errors import IFCError, LatticeError
+from ._errors import IFCError, IFCViolation, LatticeError
 from ._lattice import Label, Lattice
 
 __all__ = ["Policy", "FlowCheck", "IFCViolation"]
@@ -35,6 +35,7 @@ class FlowCheck:
     argument: str | None = None
     tool_call_id: str | None = None
     allowed: bool = True
+    provenance: str | None = None  # how the label of the call was found
 
     @property
     def reason(self) -> str:
@@ -47,38 +48,7 @@ class FlowCheck:
     def to_dict(self) -> dict[str, Any]:
         return {"tool": self.tool, "argument": self.argument, "tool_call_id": self.tool_call_id,
                 "label": self.label.to_json(), "sink": self.sink.to_json(), "allowed": self.allowed,
-                "reason": self.reason}
-
-
-class IFCViolation(IFCError):
-    """A tool call would send data to a sink that may not receive it.
-
-    Carries the structured verdict (`check`) and, when known, the decision that labelled the
-    data (`decision`).
-    """
-
-    def __init__(self, check: FlowCheck, decision: Any = None) -> None:
-        self.check = check
-        self.decision = decision
-        super().__init__(f"IFC violation: {check.reason}. The call was not made.")
-
-    @property
-    def tool(self) -> str:
-        return self.check.tool
-
-    @property
-    def label(self) -> Label:
-        return self.check.label
-
-    @property
-    def sink(self) -> Label:
-        return self.check.sink
-
-    def to_dict(self) -> dict[str, Any]:
-        d = self.check.to_dict()
-        if self.decision is not None and hasattr(self.decision, "to_dict"):
-            d["decision"] = self.decision.to_dict()
-        return d
+                "reason": self.reason, "provenance": self.provenance}
 
 
 @dataclass
@@ -90,6 +60,7 @@ class Policy:
     arguments: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     results: Mapping[str, Any] = field(default_factory=dict)
     default_sink: Any = None
+    labelled_tools: Collection[str] = ()
 
     def __post_init__(self) -> None:
         parse = self._parse
@@ -99,6 +70,9 @@ class Policy:
         self._results = {t: parse(v, f"results.{t}") for t, v in self.results.items()}
         self._default = (self.lattice.top if self.default_sink is None
                          else parse(self.default_sink, "default_sink"))
+        if isinstance(self.labelled_tools, str) or not all(isinstance(t, str) for t in self.labelled_tools):
+            raise IFCError("Policy.labelled_tools: give a list of tool names")
+        self._labelled = frozenset(self.labelled_tools)
 
     def _parse(self, value: Any, field: str) -> Label:
         if isinstance(value, Label):
@@ -113,9 +87,10 @@ class Policy:
     @classmethod
     def from_dict(cls, lattice: Lattice, spec: Mapping[str, Any]) -> Policy:
         """From ``{"sinks": {...}, "arguments": {...}, "results": {...}, "default_sink": ...}``."""
-        unknown = set(spec) - {"sinks", "arguments", "results", "default_sink"}
+        unknown = set(spec) - {"sinks", "arguments", "results", "default_sink", "labelled_tools"}
         if unknown:
-            raise IFCError(f"Policy: unknown key(s) {sorted(unknown)}; use sinks, arguments, results, default_sink")
+            raise IFCError(f"Policy: unknown key(s) {sorted(unknown)}; use sinks, arguments, results, "
+                           "default_sink, labelled_tools")
         return cls(lattice, **spec)
 
     def sink(self, tool: str) -> Label:
@@ -126,9 +101,18 @@ class Policy:
         """The label of what `tool` returns (⊤ when undeclared)."""
         return self._results.get(tool, self.lattice.top)
 
+    def declared_result(self, tool: str) -> Label | None:
+        """The declared label of `tool`'s results, None when undeclared."""
+        return self._results.get(tool)
+
+    def labelled_channels(self, tool: str) -> tuple[str, ...]:
+        """The seals under which `tool`'s documents keep their own labels: its own labelled-tool
+        seal, and a labelled retriever's when the policy lists it in `labelled_tools`."""
+        return (f"tool:{tool}", "retriever") if tool in self._labelled else (f"tool:{tool}",)
+
     def check(self, tool: str, label: Label, args: Mapping[str, Any] | None = None, *,
               argument_labels: Mapping[str, Label] | None = None,
-              tool_call_id: str | None = None) -> FlowCheck:
+              tool_call_id: str | None = None, provenance: str | None = None) -> FlowCheck:
         """The first failing check of a call (the whole call, then each declared argument).
 
         `label` is the label of the model output that produced the call. Arguments with their own
@@ -138,7 +122,7 @@ class Policy:
         if label.lattice != self.lattice:
             label = self.lattice.top  # a label from elsewhere is in doubt
         whole = FlowCheck(tool, label, self.sink(tool), tool_call_id=tool_call_id,
-                          allowed=label <= self.sink(tool))
+                          allowed=label <= self.sink(tool), provenance=provenance)
         if not whole.allowed:
             return whole
         for arg, sink in self._arguments.get(tool, {}).items():
@@ -146,5 +130,5 @@ class Policy:
                 continue
             arg_label = (argument_labels or {}).get(arg, label)
             if not arg_label <= sink:
-                return FlowCheck(tool, arg_label, sink, arg, tool_call_id, allowed=False)
+                return FlowCheck(tool, arg_label, sink, arg, tool_call_id, allowed=False, provenance=provenance)
         return whole

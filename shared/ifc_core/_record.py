@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
 import os
 import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from ._errors import AuditError, ConfigurationError
 from ._lattice import Label
+
+_log = logging.getLogger("llm_ifc")
 
 __all__ = ["Candidate", "Decision", "AuditLog"]
 
@@ -77,13 +82,51 @@ class Decision:
 
 
 class AuditLog:
-    """Appends one JSON line per decision (or event) to a file; safe to share between threads."""
+    """Appends one JSON line per decision (or event) to a file; safe to share between threads and
+    processes.
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    Every record is one whole line: a file left without a final newline (a writer killed
+    mid-record) gets one before the next record, and each record goes out in a single write. Any
+    text encodes (lone surrogates are escaped). A write that fails raises `AuditError`, which
+    stops the run, unless the application chose ``on_error="warn"`` (log and go on unaudited).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, on_error: Literal["raise", "warn"] = "raise") -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise ConfigurationError(f"AuditLog.path: give a file path, not {type(path).__name__}")
         self.path = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(folder):
+            raise ConfigurationError(f"AuditLog.path: the folder {folder!r} does not exist; create it first")
+        if os.path.isdir(self.path):
+            raise ConfigurationError(f"AuditLog.path: {self.path!r} is a folder; give a file path")
+        if on_error not in ("raise", "warn"):
+            raise ConfigurationError("AuditLog.on_error: use 'raise' (default) or 'warn'")
+        self.on_error = on_error
         self._lock = threading.Lock()
 
+    @staticmethod
+    def encode(entry: Decision | dict[str, Any]) -> bytes:
+        """One record as one UTF-8 JSON line (a lone surrogate becomes a JSON escape)."""
+        data = entry.to_dict() if isinstance(entry, Decision) else entry
+        text = json.dumps(data, ensure_ascii=False, default=str)
+        return text.encode("utf-8", "backslashreplace") + b"\n"
+
     def write(self, entry: Decision | dict[str, Any]) -> None:
-        line = entry.to_json() if isinstance(entry, Decision) else json.dumps(entry, ensure_ascii=False)
-        with self._lock, open(self.path, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
+        try:
+            line = self.encode(entry)
+            with self._lock:
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    size = os.fstat(fd).st_size
+                    if size and os.pread(fd, 1, size - 1) != b"\n":
+                        line = b"\n" + line  # a torn record before us: never glue onto it
+                    os.write(fd, line)
+                finally:
+                    os.close(fd)  # also releases the lock
+        except (OSError, TypeError, ValueError) as exc:
+            if self.on_error == "warn":
+                _log.warning("audit record not written to %s: %s", self.path, exc)
+                return
+            raise AuditError(f"could not write an audit record to {self.path!r}: {exc}") from exc

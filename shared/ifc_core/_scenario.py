@@ -92,12 +92,17 @@ def short(label: Label) -> str:
     return f"{value['conf']}/{value['integrity']}"
 
 
-def scenario_store(client: Any = None) -> Any:
-    """The four documents in a fresh labelled Chroma collection (needs the `chroma` extra)."""
+def scenario_store(client: Any = None, key: Any = None) -> Any:
+    """The four documents in a fresh labelled Chroma collection (needs the `chroma` extra).
+
+    The collection lives as long as this process, so by default its key is a random one made
+    here (`key=` to choose it)."""
+    import secrets
     import uuid
 
     from .chroma import LabelledStore
 
-    store = LabelledStore.open(f"ifc-hr-{uuid.uuid4().hex[:8]}", LATTICE, client=client)
+    store = LabelledStore.open(f"ifc-hr-{uuid.uuid4().hex[:8]}", LATTICE, client=client,
+                               key=key if key is not None else secrets.token_bytes(32))
     store.add(DOCUMENTS)
     return store

@@ -1,81 +1,111 @@
-"""Per-run label state shared by the framework adapters.
+"""Per-run label state shared by the framework adapters: every rule they apply lives here.
 
-An adapter translates framework events into four calls: a run saw a labelled source
-(`add_source`, `add_tool_result`), an LLM produced an output (`label_output`), a tool is about
-to be called (`check_call`). Every rule lives here, so both adapters decide identically.
+An adapter translates framework events into these calls, so that both adapters decide alike:
+
+- a run began with the user's request (`begin`), rendered a prompt template (`add_template`);
+- it saw a labelled document (`add_document`: the seal is checked here) or a tool result
+  (`add_tool_result`: the declared label, or sealed documents of a registered labelled tool);
+- an LLM produced an output from a prompt (`label_output`; `enforce` for the enforce wrappers,
+  which register their own runs with `register_enforced`);
+- a tool is about to be called (`check_call`: bound to the output that produced that very call).
+
+Where each part of a prompt gets its label is `_account.py`; docs/method.md states the rules.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._lattice import Label
-from ._policy import FlowCheck, IFCViolation, Policy
+from ._account import DocumentView, Known, locate, render_tool_calls
+from ._attest import Signer
+from ._calls import CallChecks
+from ._errors import ConfigurationError
+from ._gate import RETRIEVER_CHANNEL, Provenance
+from ._labelling import Labelling
+from ._lattice import Label, as_label
+from ._policy import FlowCheck, Policy
 from ._propagators import Propagator
-from ._registry import resolve_propagator
 from ._record import AuditLog, Decision
+from ._registry import resolve_propagator
 from ._sources import LabelledSource
 
 __all__ = ["FlowTracker", "RunState", "render_tool_calls"]
 
-
-def render_tool_calls(content: str, tool_calls: Sequence[Mapping[str, Any]]) -> str:
-    """The text scored for an output that calls tools: its content, then each call in plain words.
-
-    Plain words ("Calling send_email with to=...; body=...") rather than JSON: a language model
-    scores prose far less noisily than JSON syntax, whose tokens carry no information about the
-    sources but add per-token variance.
-    """
-    def value(v: Any) -> str:
-        return v if isinstance(v, str) else json.dumps(v, sort_keys=True, ensure_ascii=False)
-
-    calls = [f"Calling {c.get('name')} with " + "; ".join(f"{k}={value(v)}" for k, v in (c.get("args") or {}).items())
-             for c in tool_calls]
-    return "\n".join([content.strip(), *calls]).strip()
+_KEEP = 256  # texts of known origin kept per run (older ones are forgotten: their text becomes ⊤)
 
 
 @dataclass
 class RunState:
-    """What one run (or conversation) has seen and decided."""
+    """What one run (or conversation thread) has seen and decided."""
 
     query: str = ""
+    requests: list[str] = field(default_factory=list)
+    templates: list[Known] = field(default_factory=list)
     sources: dict[str, LabelledSource] = field(default_factory=dict)
-    by_tool_call: dict[str, Decision] = field(default_factory=dict)
+    outputs: list[Known] = field(default_factory=list)
+    by_tool_call: dict[str, tuple[str, str, Decision]] = field(default_factory=dict)
+    unbound: list[tuple[str, str, Decision]] = field(default_factory=list)  # calls proposed with no id
     last: Decision | None = None
     decisions: list[Decision] = field(default_factory=list)
     checks: list[FlowCheck] = field(default_factory=list)
     unlabelled: list[str] = field(default_factory=list)
+    problems: dict[str, str] = field(default_factory=dict)  # why a source has no trusted label
+    unverified: dict[str, str] = field(default_factory=dict)  # text of unregistered documents -> note
+    tool_results: dict[str, tuple[str, tuple[DocumentView, ...]]] = field(default_factory=dict)
     finished: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
-class FlowTracker:
+class _Bounded(OrderedDict):  # type: ignore[type-arg]
+    """A dict that forgets its oldest entries beyond `limit` (what is forgotten becomes ⊤)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def put(self, key: Any, value: Any) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.limit:
+            self.popitem(last=False)
+
+
+class FlowTracker(Labelling, CallChecks):
     """Labels the outputs of runs and checks their tool calls against a `Policy`.
 
     State is kept per run key (a root run id or a conversation's thread id), so concurrent runs
-    never mix their sources. `query_label` is the label of the user's request; it is required
-    because an unlabelled request would be ⊤. `propagator` is an object or a registered name
-    (`PROPAGATORS`: "conservative", "permissive", "knnlm", "introspection").
+    never mix. `query_label` is the label of the user's request (a `Label` or its JSON form).
+    `propagator` is an object or a registered name ("conservative", "permissive", "knnlm",
+    "introspection"). `signer` checks provenance seals (default: `Signer.session()`).
     """
 
-    def __init__(self, propagator: Propagator | str, policy: Policy, *, query_label: Label,
-                 audit: AuditLog | None = None, max_runs: int = 4096) -> None:
-        if query_label.lattice != policy.lattice:
-            raise ValueError("query_label and policy must use the same lattice")
-        self.propagator = resolve_propagator(propagator, lattice=policy.lattice)
+    def __init__(self, propagator: Propagator | str, policy: Policy, *, query_label: Any,
+                 audit: AuditLog | None = None, max_runs: int = 4096, signer: Signer | None = None) -> None:
+        if not isinstance(policy, Policy):
+            raise ConfigurationError(f"policy: give a Policy, not {type(policy).__name__}")
+        if isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs < 1:
+            raise ConfigurationError(f"max_runs: give a positive integer, got {max_runs!r}")
+        if audit is not None and not isinstance(audit, AuditLog):
+            raise ConfigurationError(f"audit: give an AuditLog or None, not {type(audit).__name__}")
         self.policy = policy
         self.lattice = policy.lattice
-        self.query_label = query_label
+        self.query_label = as_label(self.lattice, query_label, "query_label")
+        self.propagator = resolve_propagator(propagator, lattice=policy.lattice)
         self.audit = audit
         self.max_runs = max_runs
+        self.provenance = Provenance(self.lattice, signer)
+        self.attestor = self.provenance.attestor
         self._runs: OrderedDict[Hashable, RunState] = OrderedDict()
         self._lock = threading.Lock()
+        self._by_id = _Bounded(16 * max_runs)  # earlier answers' labels, by message id
+        self._by_text = _Bounded(16 * max_runs)  # ... and by content, for frameworks that drop ids
+        self._enforced = _Bounded(16 * max_runs)  # runs of the enforce wrappers (never labelled again)
 
+    # -- runs --------------------------------------------------------------------------------
     def state(self, key: Hashable) -> RunState:
         """The state of run `key`, created on first use.
 
@@ -104,6 +134,19 @@ class FlowTracker:
         with st.lock:
             return list(st.sources.values())
 
+    def begin(self, key: Hashable, requests: Sequence[str] = ()) -> None:
+        """A request starts in run `key` (a thread goes on: it is live again). `requests` are the
+        texts the user authored; they carry the query's label wherever they appear."""
+        st = self.state(key)
+        with st.lock:
+            st.finished = False
+            for text in requests:
+                if isinstance(text, str) and text.strip() and text not in st.requests:
+                    st.requests.append(text)
+            del st.requests[:-_KEEP]
+            if requests and not st.query:
+                st.query = "\n".join(t for t in requests if isinstance(t, str))
+
     def finish(self, key: Hashable) -> None:
         """Run `key` is over: its state stays for inspection until `max_runs` newer runs push it out."""
         with self._lock:
@@ -121,90 +164,125 @@ class FlowTracker:
             return self._runs.pop(key, None)
 
     def set_query(self, key: Hashable, text: str) -> None:
+        """The user's request of run `key` (also a text of known origin)."""
+        self.begin(key, [text])
         st = self.state(key)
         with st.lock:
             st.query = text
 
-    def add_source(self, key: Hashable, source: LabelledSource, *, unlabelled: bool = False) -> None:
-        """A labelled document the run saw (labels from trusted registration only).
+    def held(self) -> dict[str, int]:
+        """How much state is held (for leak checks): runs, and remembered answers and runs."""
+        return {"runs": len(self._runs), "answers_by_id": len(self._by_id),
+                "answers_by_text": len(self._by_text), "enforced_runs": len(self._enforced)}
 
-        `unlabelled=True` reports that the store had no valid label for it (it must carry ⊤).
+    # -- sources -----------------------------------------------------------------------------
+    def add_source(self, key: Hashable, source: LabelledSource, *, unlabelled: bool = False,
+                   problem: str | None = None) -> LabelledSource:
+        """A labelled source the run saw; returns it as held (possibly under a new id).
+
+        A source once seen is never replaced or relabelled downward: the same id with the same
+        text keeps the join of its labels; another text under a known id is kept beside it under
+        a fresh id (``id#2``, ``id#3``, ... never one already held). `unlabelled=True` (or a
+        `problem`) reports that no trusted label was found (the source must carry ⊤).
         """
+        unlabelled = unlabelled or problem is not None
         if unlabelled and source.label != self.lattice.top:
-            raise ValueError(f"{source.id}: an unlabelled source must carry ⊤")
+            raise ConfigurationError(f"{source.id}: an unlabelled source must carry ⊤")
+        label = source.label if source.label is not None else self.lattice.top
         st = self.state(key)
         with st.lock:
-            # An id clash must never let one source replace another (a public twin of a secret):
-            # a different source under a known id is kept beside it as "id#2", "id#3", ...
-            twins = [i for i in st.sources if i == source.id or i.startswith(source.id + "#")]
-            same = next((i for i in twins if (st.sources[i].text, st.sources[i].label) == (source.text, source.label)), None)
-            if same is None:
-                if twins:
-                    source = LabelledSource(f"{source.id}#{len(twins) + 1}", source.text, source.label)
-                st.sources[source.id] = source
+            held = next((s for s in st.sources.values() if s.text == source.text
+                         and (s.id == source.id or s.id.startswith(source.id + "#"))), None)
+            if held is not None and held.id in st.unlabelled and not unlabelled:
+                # ⊤ there meant "no trusted label known"; the same text now comes with one
+                st.unlabelled.remove(held.id)
+                st.problems.pop(held.id, None)
+                source = LabelledSource(held.id, held.text, label)
+            elif held is not None:
+                assert held.label is not None
+                source = LabelledSource(held.id, held.text, held.label if unlabelled else held.label.join(label))
+            else:
+                new_id, n = source.id, 1
+                while new_id in st.sources:
+                    n += 1
+                    new_id = f"{source.id}#{n}"
+                source = LabelledSource(new_id, source.text, label)
+            st.sources[source.id] = source
             if unlabelled and source.id not in st.unlabelled:
                 st.unlabelled.append(source.id)
-
-    def add_tool_result(self, key: Hashable, tool: str, text: str, result_id: str) -> LabelledSource:
-        """A tool's result, labelled by the policy's declaration for that tool (never by its content)."""
-        source = LabelledSource(f"tool:{tool}:{result_id}", text, self.policy.result_label(tool))
-        self.add_source(key, source)
+                st.problems[source.id] = problem or "no trusted label found"
         return source
 
-    def label_output(self, key: Hashable, content: str, tool_calls: Sequence[Mapping[str, Any]] = (),
-                     *, query: str | None = None) -> Decision:
-        """Label an LLM output of run `key` (estimate mode) from the sources that run saw."""
-        st = self.state(key)
-        with st.lock:
-            sources = list(st.sources.values())
-            question = query if query is not None else st.query
-            unlabelled = list(st.unlabelled)
-        text = render_tool_calls(content, tool_calls)
-        decision = self.propagator.label(LabelledSource("query", question or "(no question)", self.query_label),
-                                         sources, text, id=str(key))
-        decision.notes.extend(f"{i}: stored label missing or unparseable, treated as ⊤" for i in unlabelled)
-        return self.record(key, decision, tool_calls)
+    def add_document(self, key: Hashable, doc: DocumentView,
+                     channels: Sequence[str] = (RETRIEVER_CHANNEL,)) -> LabelledSource | None:
+        """A document a retriever returned in run `key`.
 
-    def record(self, key: Hashable, decision: Decision, tool_calls: Sequence[Mapping[str, Any]] = ()) -> Decision:
-        """Keep a decision as the label of run `key`'s latest output (and of its tool calls)."""
-        st = self.state(key)
-        with st.lock:
-            st.last = decision
-            st.decisions.append(decision)
-            for call in tool_calls:
-                if call.get("id"):
-                    st.by_tool_call[str(call["id"])] = decision
-        if self.audit:
-            self.audit.write(decision)
-        return decision
-
-    def label_of_call(self, key: Hashable, tool_call_id: str | None) -> tuple[Label, Decision | None]:
-        """The label of the output that produced a tool call; ⊤ when no output is known."""
-        st = self.state(key)
-        with st.lock:
-            decision = st.by_tool_call.get(str(tool_call_id)) if tool_call_id else None
-            decision = decision or st.last
-        return (decision.label if decision else self.lattice.top), decision
-
-    def decision_for_call(self, tool_call_id: str) -> Decision | None:
-        """The decision that labelled the output which made tool call `tool_call_id` (newest run first)."""
-        for _, st in reversed(self.runs()):
+        Only a document sealed by a registered labelled retriever (`IFCRetriever`) becomes a
+        source of the run, at its label (⊤ when its gate flagged its stored label). Any other
+        document is not registered: nothing of it is believed, and wherever its text reaches a
+        prompt it is unexplained text, ⊤ (the run notes its id). Returns the source, or None.
+        """
+        source, problem, sealed = self.provenance.document(doc, tuple(channels))
+        if not sealed:
+            st = self.state(key)
             with st.lock:
-                if tool_call_id in st.by_tool_call:
-                    return st.by_tool_call[tool_call_id]
-        return None
+                st.unverified[source.text.strip()] = f"{source.id}: {problem}"
+                while len(st.unverified) > _KEEP:
+                    st.unverified.pop(next(iter(st.unverified)))
+            return None
+        return self.add_source(key, source, problem=problem)
 
-    def check_call(self, key: Hashable, tool: str, args: Mapping[str, Any] | None,
-                   tool_call_id: str | None = None, *, raise_on_violation: bool = False) -> FlowCheck:
-        """Check a tool call against the policy; record it; optionally raise `IFCViolation`."""
-        label, decision = self.label_of_call(key, tool_call_id)
-        check = self.policy.check(tool, label, args, tool_call_id=tool_call_id)
+    def tool_pieces(self, tool: str, content: str, result_id: str,
+                    documents: Sequence[DocumentView] = ()) -> list[tuple[str, str, Label]]:
+        """A tool result split by origin: (text piece, part id, label), covering `content`.
+
+        Documents count only when the tool is a registered labelled tool (a labelled retriever
+        tool's own seal, or `Policy.labelled_tools`) and their seals verify; each is joined with
+        the tool's declared result label when it has one. The rest of the text the model saw
+        carries the declared label (⊤ when undeclared).
+        """
+        declared = self.policy.declared_result(tool)
+        fallback = declared if declared is not None else self.lattice.top
+        channels = self.policy.labelled_channels(tool)
+        known = []
+        for doc in documents:
+            source, problem, sealed = self.provenance.document(doc, channels)
+            if sealed and problem is None and source.label is not None:
+                label = source.label if declared is None else source.label.join(declared)
+                known.append(Known(source.text, "source", label, source.id))
+        rest = f"tool:{tool}:{result_id}"
+        pieces = []
+        for piece, origin in locate(content, known):
+            if origin is not None:
+                assert origin.label is not None and origin.part is not None
+                pieces.append((piece, origin.part, origin.label))
+            else:
+                pieces.append((piece, "" if not piece.strip() else rest, fallback))
+        return pieces
+
+    def add_tool_result(self, key: Hashable, tool: str, content: str, result_id: str,
+                        documents: Sequence[DocumentView] = ()) -> list[LabelledSource]:
+        """A tool's result, by origin (see `tool_pieces`): never labelled by its content."""
         st = self.state(key)
         with st.lock:
-            st.checks.append(check)
-        if not check.allowed:
-            if self.audit:
-                self.audit.write({"event": "ifc.violation", "run": str(key), **check.to_dict()})
-            if raise_on_violation:
-                raise IFCViolation(check, decision)
-        return check
+            st.tool_results[str(result_id)] = (tool, tuple(documents))
+            while len(st.tool_results) > _KEEP:
+                st.tool_results.pop(next(iter(st.tool_results)))
+        added = []
+        for piece, part, label in self.tool_pieces(tool, content, str(result_id), documents):
+            if part:
+                added.append(self.add_source(key, LabelledSource(part, piece.strip(), label)))
+        return added
+
+    def add_template(self, key: Hashable, literals: Sequence[str], values: Sequence[str] = ()) -> None:
+        """A prompt template rendered in run `key`: its literal text is the application's (query
+        label); the values put into it are explained by their own origins."""
+        st = self.state(key)
+        with st.lock:
+            for text in literals:
+                if text.strip() and not any(k.text == text for k in st.templates):
+                    st.templates.append(Known(text, "template"))
+            for text in values:
+                if isinstance(text, str) and text.strip() and not any(k.text == text for k in st.templates):
+                    st.templates.append(Known(text, "variable"))
+            del st.templates[:-_KEEP]

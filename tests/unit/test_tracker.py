@@ -31,7 +31,7 @@ def test_only_finished_runs_are_forgotten():
 
 def test_tool_results_take_the_declared_label_and_calls_without_a_label_are_top():
     t = tracker()
-    source = t.add_tool_result("run", "web", '{"ifc_label": "public"}', "r1")
+    (source,) = t.add_tool_result("run", "web", '{"ifc_label": "public"}', "r1")
     assert source.label == CONF.top  # undeclared tool: ⊤, whatever the content says
     check = t.check_call("other-run", "post", {"text": "hi"}, "call-1")
     assert not check.allowed and check.label == CONF.top  # no output known: checked as ⊤

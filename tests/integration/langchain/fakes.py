@@ -8,17 +8,28 @@ from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.retrievers import BaseRetriever
 
-from ifc_core import LabelCodec
+from ifc_core import RetrievalGate, Signer
+from langchain_ifc import IFCRetriever
+
+
+TEST_KEY = Signer(b"tests: the application key of the fake stores")
+
+
+def book_gate(lattice, clearance=None):
+    """The gate of the fake store "book" (its records are sealed with TEST_KEY)."""
+    return RetrievalGate(lattice, TEST_KEY, "book", clearance)
 
 
 class BookRetriever(BaseRetriever):
-    """Returns `book[query]`: (id, text, label) triples stored with their labels as the ingest API does."""
+    """A plain store: returns `book[query]`, (id, text, label) triples sealed as the ingest API
+    seals them (label None: a record with no label)."""
 
     book: dict
-    codec: Any
+    gate: Any
 
     def _get_relevant_documents(self, query, *, run_manager):
-        return [Document(text, metadata=self.codec.encode(label) if label is not None else {"source": "x"}, id=i)
+        return [Document(text, metadata=self.gate.record_metadata(i, text, label) if label is not None
+                         else {"source": "x"}, id=i)
                 for i, text, label in self.book[query]]
 
 
@@ -48,5 +59,7 @@ def rag_chain(retriever, model):
     return {"context": retriever | docs, "question": RunnablePassthrough()} | prompt | model
 
 
-def book_retriever(book, lattice):
-    return BookRetriever(book=book, codec=LabelCodec(lattice))
+def book_retriever(book, lattice, clearance=None):
+    """The fake store behind an `IFCRetriever` (the registered path)."""
+    gate = book_gate(lattice, clearance)
+    return IFCRetriever(base_retriever=BookRetriever(book=book, gate=gate), gate=gate)

@@ -5,9 +5,8 @@ import uuid
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 
-from ifc_core import PermissivePropagator
-from ifc_core._scenario import DOCUMENTS, LATTICE, QUERY_LABEL
-from ifc_core._verbatim import label_in_prompt
+from ifc_core import FlowTracker, PermissivePropagator, PromptMessage
+from ifc_core._scenario import DOCUMENTS, LATTICE, POLICY, QUERY_LABEL
 
 from .fakes import AnswerBook, book_retriever, rag_chain
 
@@ -44,17 +43,23 @@ def test_state_follows_the_thread_not_the_run(handler):
     chain.invoke(other, config={"callbacks": [handler], "metadata": {"thread_id": "conv-1"}})
     chain.invoke(other, config={"callbacks": [handler], "metadata": {"thread_id": "conv-2"}})
     first_thread = handler.decisions(("thread", "conv-1"))
-    assert len(first_thread) == 2 and first_thread[-1].label == CONFIDENTIAL  # the salary doc came earlier
+    # the first turn's documents are not in this prompt, so none can be withheld: all their labels count
+    assert len(first_thread) == 2 and first_thread[-1].label == LATTICE.top
     (fresh,) = handler.decisions(("thread", "conv-2"))
     assert fresh.admitted == [] and fresh.conservative_label == QUERY_LABEL  # nothing of conv-1 leaks in
 
 
 def test_sources_not_found_verbatim_always_count(permissive):
     faq, salaries = DOCUMENTS[1], DOCUMENTS[2]
-    prompt = [f"Documents:\n{faq.text}\nSALARY TABLE (reformatted): alice smith, 95000\n\nQuestion: {Q}"]
-    decision = label_in_prompt(permissive, QUERY_LABEL, [faq, salaries], prompt, ANSWER)
-    assert decision.admitted == ["faq"]  # only the located source could be withheld
-    assert decision.label == CONFIDENTIAL  # the salary table's label counts: it could not be removed
+    tracker = FlowTracker(permissive, POLICY, query_label=QUERY_LABEL)
+    for run in ("reformatted", "verbatim"):
+        tracker.begin(run, [Q])
+        tracker.add_source(run, faq)
+        tracker.add_source(run, salaries)
+    prompt = f"Documents:\n{faq.text}\nSALARY TABLE (reformatted): alice smith, 95000\n\nQuestion: {Q}"
+    decision = tracker.label_output("reformatted", ANSWER, prompt=[PromptMessage("user", prompt)])
+    assert "faq" in decision.admitted + decision.withheld and "salaries" not in decision.admitted + decision.withheld
+    assert decision.label >= CONFIDENTIAL  # the salary table's label counts: it could not be removed
     assert "salaries: not found verbatim in the prompt; its label always counts" in decision.notes
-    located = label_in_prompt(permissive, QUERY_LABEL, [faq, salaries], [prompt[0] + "\n" + salaries.text], ANSWER)
+    located = tracker.label_output("verbatim", ANSWER, prompt=[PromptMessage("user", f"{faq.text}\n{salaries.text}\n\n{Q}")])
     assert located.label == QUERY_LABEL and located.withheld == ["salaries"]

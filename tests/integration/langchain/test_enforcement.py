@@ -16,11 +16,13 @@ from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
-from ifc_core import AuditLog, IFCViolation, LabelCodec, PermissivePropagator
+from ifc_core import AuditLog, IFCViolation, PermissivePropagator
 from ifc_core._scenario import DOCUMENTS, LATTICE, POLICY, QUERY_LABEL, REQUESTS
 from langchain_ifc import IFCCallbackHandler, IFCChatModel, IFCMiddleware, guard_tool, ifc_session
 
 from langchain_ifc._demo import hr_agent
+
+from .fakes import book_retriever
 
 pytestmark = pytest.mark.model
 FAQ, SALARY, INJECTION = REQUESTS
@@ -150,12 +152,9 @@ class RecordingModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=AIMessage(self.answer))])
 
 
-class StaticRetriever(BaseRetriever):
-    """Returns the scenario's documents as the ingest API stores them."""
-
-    def _get_relevant_documents(self, query, *, run_manager):
-        codec = LabelCodec(LATTICE)
-        return [Document(d.text, metadata=codec.encode(d.label), id=d.id) for d in DOCUMENTS]
+def static_retriever():
+    """The scenario's documents from a fake store, through an `IFCRetriever`."""
+    return book_retriever({"When is the office open?": [(d.id, d.text, d.label) for d in DOCUMENTS]}, LATTICE)
 
 
 def test_enforce_mode_regenerates_without_withheld_sources(handler):
@@ -166,7 +165,7 @@ def test_enforce_mode_regenerates_without_withheld_sources(handler):
         return [SystemMessage("Answer from the documents."),
                 HumanMessage(f"{context}\n\nQuestion: {inputs['question']}")]
 
-    chain = ({"docs": StaticRetriever(), "question": RunnablePassthrough()} | RunnableLambda(prompt)
+    chain = ({"docs": static_retriever(), "question": RunnablePassthrough()} | RunnableLambda(prompt)
              | IFCChatModel(inner=inner, ifc=handler))
     message = chain.invoke("When is the office open?", config={"callbacks": [handler]})
     assert message.response_metadata["ifc_label"] == {"conf": "public", "integrity": "trusted"}

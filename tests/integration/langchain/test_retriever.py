@@ -25,7 +25,7 @@ def test_clearance_filter_is_pushed_into_the_chroma_query(store):
     from langchain_chroma import Chroma
 
     vectorstore = Chroma(client=store.client, collection_name=store.collection.name)
-    retriever = IFCRetriever.from_chroma(vectorstore, LATTICE, clearance=PUBLIC, k=4)
+    retriever = IFCRetriever.from_chroma(vectorstore, store, clearance=PUBLIC, k=4)
     assert retriever.base_retriever.search_kwargs["filter"] == {
         "$and": [{"ifc_conf_level": {"$lte": 0}}, {"ifc_integrity_level": {"$lte": 0}}]}
     assert [d.id for d in retriever.invoke("salary table")] == ["faq"]
@@ -44,9 +44,9 @@ def test_python_recheck_and_unlabelled_records(store):
     raw = store.collection.get(include=["documents", "metadatas"])
     docs = [Document(t, metadata=m, id=i) for i, t, m in zip(raw["ids"], raw["documents"], raw["metadatas"])]
     docs.append(Document("An unlabelled note.", metadata={"source": "wiki"}, id="note"))
-    public = IFCRetriever(base_retriever=Leaky(docs=docs), lattice=LATTICE, clearance=PUBLIC).invoke("q")
+    public = IFCRetriever(base_retriever=Leaky(docs=docs), gate=store.gate(PUBLIC)).invoke("q")
     assert [d.id for d in public] == ["faq"]
-    everything = IFCRetriever(base_retriever=Leaky(docs=docs), lattice=LATTICE).invoke("q")
+    everything = IFCRetriever(base_retriever=Leaky(docs=docs), gate=store.gate()).invoke("q")
     note = next(d for d in everything if d.id == "note")
     assert note.metadata["ifc_label"] == '{"conf":"confidential","integrity":"untrusted"}'
-    assert "treated as the top label" in note.metadata["ifc_label_problem"]
+    assert "missing or unparseable" in note.metadata["ifc_label_problem"]

@@ -8,19 +8,28 @@ from llama_index.core.llms.callbacks import llm_completion_callback
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, TextNode
 
-from ifc_core import LabelCodec
+from llamaindex_ifc import IFCRetriever
+
+from ..langchain.fakes import book_gate
 
 
-class BookRetriever(BaseRetriever):
-    """Returns the nodes `book[query]` ((id, text, label) triples, stored as the ingest API does)."""
+class PlainBookRetriever(BaseRetriever):
+    """A plain store: the nodes `book[query]` ((id, text, label) triples, sealed as the ingest API
+    seals them with the fake store's key; label None: no label)."""
 
     def __init__(self, book: dict, lattice: Any) -> None:
         super().__init__()
-        self.book, self.codec = book, LabelCodec(lattice)
+        self.book, self.gate = book, book_gate(lattice)
 
     def _retrieve(self, query_bundle):
-        return [NodeWithScore(node=TextNode(id_=i, text=t, metadata=self.codec.encode(lab) if lab else {"src": "x"}),
-                              score=1.0) for i, t, lab in self.book[query_bundle.query_str]]
+        return [NodeWithScore(node=TextNode(id_=i, text=t, metadata=self.gate.record_metadata(i, t, lab) if lab
+                                            else {"src": "x"}), score=1.0)
+                for i, t, lab in self.book[query_bundle.query_str]]
+
+
+def BookRetriever(book: dict, lattice: Any, clearance: Any = None) -> IFCRetriever:
+    """The fake store behind an `IFCRetriever` (the registered path)."""
+    return IFCRetriever(PlainBookRetriever(book, lattice), book_gate(lattice, clearance))
 
 
 class AnswerBook(CustomLLM):

@@ -11,7 +11,7 @@ PUBLIC = LATTICE.label({"conf": "public", "integrity": "trusted"})
 
 
 def test_labels_are_parsed_and_hidden_from_llm_and_embedder(store):
-    nodes = IFCRetriever.from_chroma(store).retrieve("office hours")
+    nodes = IFCRetriever.from_store(store).retrieve("office hours")
     assert sorted(n.node.node_id for n in nodes) == ["faq", "handbook", "salaries", "webpage"]
     for n in nodes:
         assert "ifc_label" in n.node.metadata
@@ -20,20 +20,20 @@ def test_labels_are_parsed_and_hidden_from_llm_and_embedder(store):
 
 
 def test_clearance_is_pushed_down_and_rechecked(store):
-    retriever = IFCRetriever.from_chroma(store, clearance=PUBLIC)
+    retriever = IFCRetriever.from_store(store, clearance=PUBLIC)
     assert retriever.retriever._kwargs["where"] == {  # what VectorIndexRetriever passes to Chroma
         "$and": [{"ifc_conf_level": {"$lte": 0}}, {"ifc_integrity_level": {"$lte": 0}}]}
     assert [n.node.node_id for n in retriever.retrieve("salary table")] == ["faq"]
     book = {"q": [("faq", "Open 9 to 6.", PUBLIC),
                   ("pay", "Alice earns 95,000.", LATTICE.label({"conf": "confidential", "integrity": "trusted"})),
                   ("note", "Unlabelled note.", None)]}
-    leaky = IFCRetriever(BookRetriever(book, LATTICE), LATTICE, clearance=PUBLIC)  # ignores every filter
+    leaky = BookRetriever(book, LATTICE, clearance=PUBLIC)  # the store behind it ignores every filter
     assert [n.node.node_id for n in leaky.retrieve("q")] == ["faq"]
 
 
-def test_postprocessor_marks_unlabelled_nodes_as_top():
+def test_postprocessor_marks_unlabelled_nodes_as_top(store):
     node = NodeWithScore(node=TextNode(id_="note", text="An unlabelled note.", metadata={"src": "wiki"}))
-    (out,) = IFCNodePostprocessor(lattice=LATTICE).postprocess_nodes([node], QueryBundle("q"))
+    (out,) = IFCNodePostprocessor(gate=store.gate()).postprocess_nodes([node], QueryBundle("q"))
     assert out.node.metadata["ifc_label"] == '{"conf":"confidential","integrity":"untrusted"}'
-    assert "treated as the top label" in out.node.metadata["ifc_label_problem"]
-    assert IFCNodePostprocessor(lattice=LATTICE, clearance=PUBLIC).postprocess_nodes([node]) == []
+    assert "missing or unparseable" in out.node.metadata["ifc_label_problem"]
+    assert IFCNodePostprocessor(gate=store.gate(PUBLIC)).postprocess_nodes([node]) == []

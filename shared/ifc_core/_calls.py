@@ -1,0 +1,93 @@
+"""Tool-call checks: every call is checked with the label of the model output that produced that
+very call (the part of `FlowTracker` that decides them; mixed into it)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Hashable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ._errors import IFCViolation
+from ._lattice import Label
+from ._policy import FlowCheck
+from ._record import Decision
+
+if TYPE_CHECKING:
+    from ._tracker import FlowTracker
+
+__all__ = ["CallChecks", "args_key"]
+
+
+def args_key(args: Mapping[str, Any] | None) -> str:
+    """A canonical form of a call's arguments, to tell whether a call is the one proposed."""
+    return json.dumps(args if args is not None else {}, sort_keys=True, ensure_ascii=True, default=str)
+
+
+class CallChecks:
+    """Binds each tool call to the decision of the output that made it, and checks it."""
+
+    def label_of_call(self: FlowTracker, key: Hashable | None, tool: str, args: Mapping[str, Any] | None,
+                      tool_call_id: str | None = None) -> tuple[Label, Decision | None, str]:
+        """(label, decision, how it was found) for a call about to run.
+
+        By tool-call id, when the run recorded an output that made a call with that id, and the
+        call still has that output's tool and arguments. Outputs that name calls without ids (ReAct
+        actions) are matched by tool and arguments, joining every output that proposed the same
+        call. Anything else (an unknown call, or one changed since the model made it) is ⊤:
+        never "the latest output".
+        """
+        top = self.lattice.top
+        st = self.get(key) if key is not None else None
+        if st is None:
+            return top, None, "no output of this run is known: checked as ⊤"
+        wanted = (str(tool), args_key(args))
+        with st.lock:
+            by_id = st.by_tool_call.get(str(tool_call_id)) if tool_call_id else None
+            unbound = [d for name, a, d in st.unbound if (name, a) == wanted]
+        if by_id is not None:
+            name, recorded, decision = by_id
+            if (name, recorded) == wanted:
+                return decision.label, decision, f"the output that made call {tool_call_id!r}"
+            return top, decision, (f"call {tool_call_id!r} differs from the call its output made "
+                                   "(tool or arguments changed since): checked as ⊤")
+        if unbound:
+            return (self.lattice.join_all(d.label for d in unbound), unbound[-1],
+                    f"the output(s) that proposed this exact call ({len(unbound)})")
+        return top, None, "no output of this run made this call: checked as ⊤"
+
+    def check_call(self: FlowTracker, key: Hashable | None, tool: str, args: Mapping[str, Any] | None,
+                   tool_call_id: str | None = None, *, raise_on_violation: bool = False) -> FlowCheck:
+        """Check a tool call against the policy; record it; optionally raise `IFCViolation`."""
+        label, decision, how = self.label_of_call(key, tool, args, tool_call_id)
+        check = self.policy.check(tool, label, args, tool_call_id=tool_call_id, provenance=how)
+        if key is not None:
+            st = self.state(key)
+            with st.lock:
+                st.checks.append(check)
+                del st.checks[:-1024]
+        if not check.allowed:
+            if self.audit:
+                self.audit.write({"event": "ifc.violation", "run": str(key), **check.to_dict()})
+            if raise_on_violation:
+                raise IFCViolation(check, decision)
+        return check
+
+    def decision_for_call(self: FlowTracker, tool_call_id: str, key: Hashable | None = None) -> Decision | None:
+        """The decision that labelled the output which made tool call `tool_call_id` (in run `key`,
+        or the newest run that has it)."""
+        runs = [(key, self.get(key))] if key is not None else list(reversed(self.runs()))
+        for _, st in runs:
+            if st is None:
+                continue
+            with st.lock:
+                if tool_call_id in st.by_tool_call:
+                    return st.by_tool_call[tool_call_id][2]
+        return None
+
+    def record_approval(self: FlowTracker, key: Hashable | None, check: FlowCheck, approved: bool,
+                        answer: Any = None) -> None:
+        """Audit a reviewer's answer on a refused call (run, call, label, sink, answer, time)."""
+        if self.audit:
+            self.audit.write({"event": "ifc.approval", "run": str(key), "approved": bool(approved),
+                              "answer": answer, "time": time.time(), **check.to_dict()})

@@ -1,0 +1,232 @@
+"""Labelling outputs from the prompt that produced them (the part of `FlowTracker` that decides
+labels; mixed into it, and using its run state)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._account import Known, PromptAccount, PromptMessage, account_prompt, render_tool_calls
+from ._attest import digest
+from ._lattice import Label
+from ._record import Decision
+from ._sources import LabelledSource
+
+if TYPE_CHECKING:
+    from ._tracker import FlowTracker, RunState
+
+__all__ = ["Labelling", "OUTPUT_CHANNEL", "IFC_META_KEY"]
+
+OUTPUT_CHANNEL = "output"
+IFC_META_KEY = "ifc"  # where an enforce wrapper's answer carries its sealed label
+_MAX_DECISIONS = 1024  # per run; older decisions are dropped from the run's list (the audit log keeps them)
+_KEEP = 256
+
+
+def _output_part(message_id: str | None, rendered: str) -> str:
+    # by content, not by message id: the id is shown to the scorer, and framework ids are random
+    return f"answer-{digest(rendered.strip())[:8]}"
+
+
+class _Origins:
+    """What run `st` knows, as `account_prompt` asks for it."""
+
+    def __init__(self, tracker: FlowTracker, st: RunState | None) -> None:
+        self.tracker, self.st = tracker, st
+        self.top = tracker.lattice.top
+        self.notes: list[str] = []
+
+    def known(self) -> list[Known]:
+        st = self.st
+        if st is None:
+            return []
+        with st.lock:
+            known = [Known(s.text, "source", s.label, s.id) for s in st.sources.values() if s.label is not None]
+            known += st.outputs + st.templates
+            known += [Known(t, "request") for t in st.requests]
+        return known
+
+    def assistant(self, message: PromptMessage) -> tuple[str, Label]:
+        rendered = render_tool_calls(message.text, message.tool_calls)
+        label = self.tracker.answer_label(message)
+        if label is None:
+            self.notes.append(f"an earlier answer ({(message.id or rendered)[:40]!r}) has no recorded label; treated as ⊤")
+            label = self.top
+        return _output_part(message.id, rendered), label
+
+    def tool(self, message: PromptMessage) -> list[tuple[str, str, Label]]:
+        """A tool message by its tool's rules; a framework that drops the tool's name or its
+        documents from the message (LlamaIndex) is completed from what the run recorded."""
+        result_id = message.tool_call_id or digest(message.text)[:12]
+        recorded_name, recorded_docs = None, ()
+        if self.st is not None and message.tool_call_id:
+            with self.st.lock:
+                recorded_name, recorded_docs = self.st.tool_results.get(message.tool_call_id, (None, ()))
+        name = message.tool_name or recorded_name or "unknown"
+        return self.tracker.tool_pieces(name, message.text, result_id, message.documents or recorded_docs)
+
+
+class Labelling:
+    """Outputs: their labels from the prompt's parts, their records, and enforce mode."""
+
+    def account(self: FlowTracker, key: Hashable | None, prompt: Sequence[PromptMessage]) -> PromptAccount:
+        """`prompt` split by origin with what run `key` knows (see `_account.py`)."""
+        origins = _Origins(self, self.get(key) if key is not None else None)
+        acc = account_prompt(prompt, origins)
+        acc.notes.extend(origins.notes)
+        return acc
+
+    def _inputs(self: FlowTracker, key: Hashable, acc: PromptAccount) -> tuple[LabelledSource, list[LabelledSource], list[str]]:
+        """The decision's inputs: the always-shown text at the query label joined with the labels of
+        the run's sources that the prompt does not show verbatim (they cannot be withheld, so they
+        always count), and the prompt's withholdable parts."""
+        st = self.get(key)
+        notes = list(acc.notes)
+        floor = self.query_label
+        if st is not None:
+            with st.lock:
+                pinned = [s for s in st.sources.values() if s.id not in acc.parts]
+                unlabelled = [f"{i}: {st.problems.get(i, 'no trusted label found')}" for i in st.unlabelled
+                              if i in acc.parts or i in {s.id for s in pinned}]
+                unverified = dict(st.unverified)
+            for s in pinned:
+                assert s.label is not None
+                floor = floor.join(s.label)
+                notes.append(f"{s.id}: not found verbatim in the prompt; its label always counts")
+            notes.extend(f"{note}, treated as ⊤" for note in unlabelled)
+            shown = [p.text for p in acc.parts.values() if p.id.startswith("unexplained:")]
+            notes.extend(f"{note}; its text is unexplained, treated as ⊤" for text, note in unverified.items()
+                         if any(text in s or s in text for s in shown))
+        return LabelledSource("query", acc.question, floor), list(acc.parts.values()), notes
+
+    def label_output(self: FlowTracker, key: Hashable, content: str, tool_calls: Sequence[Mapping[str, Any]] = (),
+                     *, prompt: Sequence[PromptMessage] | None = None, query: str | None = None,
+                     message_id: str | None = None) -> Decision:
+        """Label an LLM output of run `key` (estimate mode) from the prompt that produced it.
+
+        Without `prompt`, the run's sources are the documents and its request the question.
+        """
+        text = render_tool_calls(content, tool_calls)
+        if prompt is not None:
+            question, parts, notes = self._inputs(key, self.account(key, prompt))
+        else:
+            st = self.state(key)
+            with st.lock:
+                parts, asked = list(st.sources.values()), query if query is not None else st.query
+                notes = [f"{i}: {st.problems.get(i, 'no trusted label found')}, treated as ⊤" for i in st.unlabelled]
+            question = LabelledSource("query", asked or "(no question)", self.query_label)
+        decision = self.propagator.label(question, parts, text, id=str(key))
+        decision.notes.extend(notes)
+        return self.record(key, decision, tool_calls, content=content, message_id=message_id)
+
+    def record(self: FlowTracker, key: Hashable, decision: Decision, tool_calls: Sequence[Mapping[str, Any]] = (),
+               *, content: str | None = None, message_id: str | None = None) -> Decision:
+        """Keep a decision as the label of run `key`'s output (and of the tool calls it made)."""
+        from ._calls import args_key
+
+        rendered = render_tool_calls(content or "", tool_calls)
+        st = self.state(key)
+        with st.lock:
+            st.last = decision
+            st.decisions.append(decision)
+            del st.decisions[:-_MAX_DECISIONS]
+            for call in tool_calls:
+                entry = (str(call.get("name")), args_key(call.get("args")), decision)
+                if call.get("id"):
+                    st.by_tool_call[str(call["id"])] = entry
+                else:
+                    st.unbound.append(entry)
+            del st.unbound[:-_KEEP]
+            if content and content.strip():
+                st.outputs.append(Known(content, "output", decision.label, _output_part(message_id, rendered)))
+                del st.outputs[:-_KEEP]
+        if rendered:
+            self._remember(message_id, rendered, decision.label)
+        if self.audit:
+            self.audit.write(decision)
+        return decision
+
+    def record_answer(self: FlowTracker, key: Hashable, text: str, label: Label) -> None:
+        """Another text under which the framework shows an answer already recorded in run `key`
+        (a ReAct agent rewrites its steps), with that answer's label."""
+        st = self.state(key)
+        with st.lock:
+            st.outputs.append(Known(text, "output", label, _output_part(None, text)))
+            del st.outputs[:-_KEEP]
+        self._remember(None, text, label)
+
+    def _remember(self: FlowTracker, message_id: str | None, rendered: str, label: Label) -> None:
+        with self._lock:
+            for book, k in ((self._by_id, message_id and f"{message_id}:{digest(rendered.strip())}"),
+                            (self._by_text, rendered.strip())):
+                if k:
+                    old = book.get(k)
+                    book.put(k, label if old is None else old.join(label))
+
+    def answer_label(self: FlowTracker, message: PromptMessage) -> Label | None:
+        """The recorded label of an earlier answer: its enforce wrapper's seal, else what this
+        tracker recorded for its id or its content; None when unknown."""
+        rendered = render_tool_calls(message.text, message.tool_calls)
+        seal = message.seal
+        if isinstance(seal, Mapping) and "label" in seal:
+            try:
+                label = self.lattice.label(seal["label"])
+            except ValueError:
+                label = None
+            if label is not None and self.attestor.check(seal.get("seal"), (OUTPUT_CHANNEL,), "", rendered, label):
+                return label
+        with self._lock:
+            found = [b.get(k) for b, k in ((self._by_id, message.id and f"{message.id}:{digest(rendered.strip())}"),
+                                           (self._by_text, rendered.strip())) if k]
+        found = [f for f in found if f is not None]
+        return self.lattice.join_all(found) if found else None
+
+    def seal_output(self: FlowTracker, content: str, tool_calls: Sequence[Mapping[str, Any]], label: Label) -> dict[str, Any]:
+        """The sealed label an enforce wrapper puts on its answer (``response_metadata["ifc"]``)."""
+        rendered = render_tool_calls(content, tool_calls)
+        return {"label": label.to_json(), "seal": self.attestor.seal(OUTPUT_CHANNEL, "", rendered, label)}
+
+    def register_enforced(self: FlowTracker, run_id: Hashable) -> None:
+        """An enforce wrapper's own run (or its inner model's): its output is recorded by the
+        wrapper and must not be labelled again. Only the wrappers call this, with run ids they
+        made; nothing in a message or a tag can do it."""
+        with self._lock:
+            self._enforced.put(run_id, True)
+
+    def is_enforced(self: FlowTracker, run_id: Hashable) -> bool:
+        with self._lock:
+            return run_id in self._enforced
+
+    def enforce(self: FlowTracker, key: Hashable | None, prompt: Sequence[PromptMessage],
+                generate: Callable[[list[str] | None], tuple[str, Sequence[Mapping[str, Any]]]],
+                *, message_id: str | None = None) -> tuple[Decision, str, list[Mapping[str, Any]]]:
+        """Enforce mode over a framework's prompt: (decision, released content, released calls).
+
+        `generate(None)` answers the prompt as it is; `generate(texts)` answers it with each
+        message's text replaced by `texts[i]` (the withheld parts removed, see
+        `PromptAccount.render`). If the search withholds parts, the released answer is the second.
+        A run this tracker does not know (no handler attached) has nothing registered: its
+        answer is ⊤.
+        """
+        content, calls = generate(None)
+        calls = list(calls)
+        text = render_tool_calls(content, calls)
+        if key is None or self.get(key) is None:
+            top = self.lattice.top
+            decision = Decision(id=None, mode="enforce", propagator=self.propagator.name, label=top,
+                                conservative_label=top, query_label=self.query_label, output=text,
+                                admitted=[], withheld=[], fallback_reason=(
+                                    "no IFC handler is attached to this run: nothing is registered, so "
+                                    "the answer is ⊤ (attach the handler to the run's callbacks)"))
+            return decision, content, calls
+        acc = self.account(key, prompt)
+        question, parts, notes = self._inputs(key, acc)
+        decision = self.propagator.label(question, parts, text, id=str(key))
+        decision.notes.extend(notes)
+        if decision.withheld and decision.fallback_reason is None:
+            content, calls = generate(acc.render(set(decision.withheld)))
+            calls = list(calls)
+            decision.output, decision.regenerated = render_tool_calls(content, calls), True
+        decision.mode = "enforce"
+        self.record(key, decision, calls, content=content, message_id=message_id)
+        return decision, content, calls
