@@ -46,3 +46,43 @@ def test_tolerance_mean_and_per_token():
     assert Tolerance(lam=10.0, max_token_increase=None).compare(root, one_token)[0]
     with pytest.raises(ValueError, match="lam"):
         Tolerance(lam=float("nan"))
+
+
+# --- search_label with fake scores -------------------------------------------------------------
+
+from ifc_core import LabelledSource  # noqa: E402
+from ifc_core._propagators import _Inputs  # noqa: E402
+from ifc_core._search import search_label  # noqa: E402
+
+TAGS4 = Tags(["a", "b", "c", "d"])
+
+
+def _tag_inputs():
+    docs = [LabelledSource(t, f"doc {t}", TAGS4.label([t])) for t in "abcd"]
+    return _Inputs(LabelledSource("q", "?", TAGS4.bottom), docs, TAGS4), docs
+
+
+def _fake(passing: dict[frozenset[str], float], fail: float = -5.0):
+    """score(sets): two-token outputs; a set in `passing` gets that log-prob per token."""
+    calls: list[frozenset[str]] = []
+
+    def score(sets):
+        calls.extend(sets)
+        return [np.full(2, passing.get(s, fail)) for s in sets]
+
+    return score, calls
+
+
+def test_search_returns_no_label_with_a_passing_label_below_it():
+    # {a,b,c} passes but none of its lower covers do (noise), so the walk stops there; another path
+    # ({a,b,d} -> {a,d} -> {a}) reaches {a}, the true minimum. {a,b,c} scores better than {a}, so
+    # a lowest-score choice among "minimal" labels that include it would return a non-minimal label.
+    inputs, docs = _tag_inputs()
+    s = lambda *ids: frozenset(ids)  # noqa: E731
+    passing = {s("a", "b", "c", "d"): -1.0, s("a", "b", "c"): -0.9, s("a", "b", "d"): -1.0,
+               s("a", "d"): -1.0, s("a"): -1.1}
+    score, _ = _fake(passing)
+    label, admitted, cands = search_label(inputs, docs, score, Tolerance(lam=0.5), 4096)
+    assert label == TAGS4.label(["a"]) and admitted == ["a"]
+    passed = [TAGS4.label(c.label) for c in cands if c.similar]
+    assert not any(p < label for p in passed)
