@@ -179,6 +179,14 @@ def two_hop(rng: random.Random, i: int) -> EvalCase:
                  texts, _labels(rng, lattice, len(texts), [0, 1]), [0, 1], keys, rng)
 
 
+def _ask(facts: list[tuple[str, str, str, str]], two: bool) -> tuple[str, str]:
+    """(question, answer) about the first fact, or the first two joined."""
+    if not two:
+        return facts[0][1], facts[0][2]
+    return (f"{facts[0][1]} And {facts[1][1][0].lower()}{facts[1][1][1:]}",
+            f"{facts[0][2][:-1]}, and {facts[1][2][0].lower()}{facts[1][2][1:]}")
+
+
 def long_docs(rng: random.Random, i: int) -> EvalCase:
     name = list(LATTICES)[i % 3]
     lattice = LATTICES[name]
@@ -190,11 +198,7 @@ def long_docs(rng: random.Random, i: int) -> EvalCase:
         texts.append(" ".join(before + [text] + after))
     two = i % 2 == 1
     needed = [0, 1] if two else [0]
-    if two:
-        question = f"{facts[0][1]} And {facts[1][1][0].lower()}{facts[1][1][1:]}"
-        answer = f"{facts[0][2][:-1]}, and {facts[1][2][0].lower()}{facts[1][2][1:]}"
-    else:
-        question, answer = facts[0][1], facts[0][2]
+    question, answer = _ask(facts, two)
     return _case("long-docs", f"long-docs-{i}", "two" if two else "one", lattice, name, question, answer, texts,
                  _labels(rng, lattice, n, needed), needed, [f[3] for f in facts], rng)
 
@@ -206,11 +210,7 @@ def many_labels(rng: random.Random, i: int) -> EvalCase:
     facts = _facts(rng, n)
     two = (i // 2) % 2 == 1
     needed = [0, 1] if two else [0]
-    if two:
-        question = f"{facts[0][1]} And {facts[1][1][0].lower()}{facts[1][1][1:]}"
-        answer = f"{facts[0][2][:-1]}, and {facts[1][2][0].lower()}{facts[1][2][1:]}"
-    else:
-        question, answer = facts[0][1], facts[0][2]
+    question, answer = _ask(facts, two)
     return _case("many-labels", f"many-labels-{i}", "two" if two else "one", lattice, name, question, answer,
                  [f[0] for f in facts], _labels(rng, lattice, n, needed), needed, [f[3] for f in facts], rng)
 
