@@ -74,8 +74,10 @@ def test_targets_pool_the_groups_other_than_two_hop():
     result = EvalResult(EvalConfig(), metrics=[
         _m("paraphrase", "permissive", 100, 0.0, 0.9), _m("long-docs", "permissive", 100, 0.02, 0.9, 4.0),
         _m("many-labels", "permissive", 100, 0.0, 0.87, 6.0), _m("two-hop", "permissive", 100, 0.5, 0.1),
-        _m("synthetic", "permissive", 100, 0.5, 0.1), _m("paraphrase", "reference", 100, 0.9, 0.0)])
-    [goal] = targets(result)
+        _m("synthetic", "permissive", 100, 0.5, 0.1), _m("paraphrase", "reference", 100, 0.9, 0.0),
+        Metrics("long-docs", "permissive [copy]", "estimate", 100, 1.0, 0.9, 0.0, 0.0, None, 0.0, 0.0)])
+    goal, memo = targets(result)
+    assert memo["met"]["long-docs, many-labels < 5 s"] is None  # scored from the memo: not timed
     assert goal["cases"] == 300 and goal["unsafe"] == pytest.approx(0.02 / 3) and goal["exact"] == pytest.approx(0.89)
     assert goal["met"] == {"unsafe <= 1%": True, "exact >= 88%": True, "no group above 3% unsafe": True,
                            "long-docs, many-labels < 5 s": False}

@@ -57,15 +57,20 @@ def targets(result: EvalResult) -> list[dict[str, Any]]:
         rows = [m for m in hard if m.propagator == name]
         unsafe, exact = _pooled(rows, "unsafe"), _pooled(rows, "exact")
         worst = max(rows, key=lambda m: m.unsafe or 0.0)
-        slow = {m.dataset: m.seconds for m in rows if m.dataset in ("long-docs", "many-labels")}
+        # a row scored from the memo (passes 0: an earlier row scored its contexts) has no time of its own
+        slow = {m.dataset: m.seconds for m in rows if m.dataset in ("long-docs", "many-labels") and m.passes}
         out.append({"propagator": name, "cases": sum(m.cases for m in rows), "unsafe": unsafe, "exact": exact,
                     "worst_group": worst.dataset, "worst_unsafe": worst.unsafe, "seconds": slow,
                     "met": {"unsafe <= 1%": unsafe is not None and unsafe <= _TARGET_UNSAFE,
                             "exact >= 88%": exact is not None and exact >= _TARGET_EXACT,
                             "no group above 3% unsafe": (worst.unsafe or 0.0) <= _TARGET_GROUP,
-                            "long-docs, many-labels < 5 s": all(v is not None and v < _TARGET_S
-                                                                for v in slow.values()) and bool(slow)}})
+                            "long-docs, many-labels < 5 s": (all(v is not None and v < _TARGET_S for v in slow.values())
+                                                             if slow else None)}})
     return out
+
+
+def _verdict(ok: bool | None) -> str:
+    return "not timed" if ok is None else "met" if ok else "NOT met"
 
 
 def _notes(result: EvalResult) -> str:
@@ -94,8 +99,8 @@ def hard_sections(result: EvalResult) -> str:
     if goals:
         rows = [[g["propagator"], str(g["cases"]), _pct(g["unsafe"]), _pct(g["exact"]),
                  f"{g['worst_group']} {_pct(g['worst_unsafe'])}",
-                 ", ".join(f"{k} {v:.2f} s" for k, v in g["seconds"].items()) or "–",
-                 ", ".join(f"{k}: {'met' if ok else 'NOT met'}" for k, ok in g["met"].items())] for g in goals]
+                 ", ".join(f"{k} {v:.2f} s" for k, v in g["seconds"].items()) or "scored from the memo",
+                 ", ".join(f"{k}: {_verdict(ok)}" for k, ok in g["met"].items())] for g in goals]
         parts.append("## Hard groups: the targets of issue 17\n\nPermissive estimate mode on the hard groups other "
                      "than two-hop, pooled. Targets: unsafe ≤ 1% with exact ≥ 88%, no group above 3% unsafe, "
                      "long-docs and many-labels decisions under 5 s.\n\n" + _table(
