@@ -15,6 +15,7 @@ Four lattices are built in, and `lattice_from_spec` reads their JSON specificati
 from __future__ import annotations
 
 import json
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
@@ -109,11 +110,22 @@ class Lattice(ABC):
             raise LatticeError(f"label {label} belongs to {label.lattice!r}, not {self!r}")
         return self._rank(label.value)
 
+    @property
+    def _identity(self) -> str:
+        """The canonical JSON text of the spec, computed once: lattices are immutable after
+        construction, so equality and hashing are O(1) after the first use (labels compare their
+        lattices on every `<=` and hash them in every set)."""
+        key = self.__dict__.get("_identity_key")
+        if key is None:
+            key = self.__dict__["_identity_key"] = sys.intern(json.dumps(self.spec(), sort_keys=True))
+        return key
+
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Lattice) and self.spec() == other.spec()
+        # interned keys: equal lattices share one key object, so `is` decides without a scan
+        return self is other or (isinstance(other, Lattice) and self._identity is other._identity)
 
     def __hash__(self) -> int:
-        return hash(json.dumps(self.spec(), sort_keys=True))
+        return hash(self._identity)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({json.dumps(self.spec())})"

@@ -21,7 +21,7 @@ from ._lattice import Label, Lattice
 from ._prompt import ChatPrompt
 from ._record import Candidate, Decision
 from ._scorer import Generation, HFScorer, ScoringRun
-from ._search import Tolerance, search_label
+from ._search import SearchBudget, Tolerance, search_label, token_view
 from ._sources import LabelledSource
 
 __all__ = ["Propagator", "ConservativePropagator", "PermissivePropagator"]
@@ -238,18 +238,19 @@ class PermissivePropagator(Propagator):
 
     def __init__(self, scorer: HFScorer, *, tolerance: Tolerance | float | None = None,
                  prompt: ChatPrompt | None = None, lattice: Lattice | None = None,
-                 doc_order: Literal["label", "original"] = "label", max_candidates: int = 4096) -> None:
+                 doc_order: Literal["label", "original"] = "label", max_candidates: int = 4096,
+                 budget: SearchBudget | None = None) -> None:
         super().__init__(scorer, prompt=prompt, lattice=lattice)
         self.tolerance = Tolerance.of(tolerance)
         if doc_order not in ("label", "original"):
             raise ValueError("doc_order: use 'label' or 'original'")
         self.doc_order = doc_order
         self.max_candidates = max_candidates
+        self.budget = SearchBudget.of(budget, max_candidates)
 
     @property
     def settings(self) -> dict[str, Any]:
-        return {"lam": self.tolerance.lam, "max_token_increase": self.tolerance.max_token_increase,
-                "doc_order": self.doc_order}
+        return {**self.tolerance.settings, "doc_order": self.doc_order, "budget": vars(self.budget)}
 
     def label(self, query: LabelledSource, documents: Sequence[LabelledSource], output: Output,
               *, id: str | None = None) -> Decision:
@@ -279,7 +280,9 @@ class PermissivePropagator(Propagator):
             return run.score(prompts)
 
         known = {frozenset(d.id for d in docs): run.seed(*seed)} if seed is not None else {}
-        return search_label(inputs, docs, score, self.tolerance, self.max_candidates, known)
+        view = token_view(self.prompt, self._need_scorer().decode, inputs.query.text, docs, run.output_ids)
+        return search_label(inputs, docs, score, self.tolerance, self.max_candidates, known,
+                            budget=self.budget, view=view, notes=inputs.notes)
 
 
 def _reason(exc: BaseException) -> str:

@@ -1,10 +1,15 @@
-"""The label search of method.md, step 4: candidates, lower covers, the tolerance test and the
-search itself (`search_label`), shared by every propagator that scores restricted contexts."""
+"""The label search of method.md, step 4: candidates, lower covers, the budget and the search
+itself (`search_label`), shared by every propagator that scores restricted contexts. The
+tolerance test it applies lives in `_tolerance.py` (re-exported here).
+
+The search is bounded (`SearchBudget`): past its candidate, scoring or time budget it raises
+`SearchBudgetError`, which every propagator turns into the conservative label with the reason.
+"""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -13,67 +18,67 @@ import numpy as np
 from ._errors import IFCError, ScoringError
 from ._lattice import Label, Lattice
 from ._record import Candidate
+from ._tolerance import CRITERIA, TokenView, Tolerance, content_mask, token_view
 
 if TYPE_CHECKING:
     from ._propagators import _Inputs
     from ._sources import LabelledSource
 
-__all__ = ["Tolerance", "candidate_labels", "lower_covers", "search_label"]
+__all__ = ["CRITERIA", "SearchBudget", "SearchBudgetError", "TokenView", "Tolerance", "candidate_labels",
+           "exhaustive_label", "lower_covers", "search_label", "token_view"]
+
+Score = Callable[[list[frozenset[str]]], Sequence[np.ndarray]]
+
+
+class SearchBudgetError(IFCError):
+    """The label search ran out of its candidate, scoring or time budget (the decision falls back
+    to the conservative label; raise the budget with `SearchBudget` to search further)."""
 
 
 @dataclass(frozen=True)
-class Tolerance:
-    """When is a restricted context "as good as" the full one for producing the output?
+class SearchBudget:
+    """How far one label search may go before it gives up and the conservative label is used.
 
-    A candidate label L is λ-similar when both hold:
-
-    - the mean negative log-likelihood of the output grows by at most ``log(1 + lam)``, i.e. its
-      perplexity grows by at most a factor ``1 + lam`` (the paper's test);
-    - no single output token's negative log-likelihood grows by more than ``max_token_increase``
-      nats (our addition: a mean over a long answer can hide one copied secret token).
-      ``None`` turns the per-token test off.
-
-    The defaults come from the calibration in docs/calibration.md. λ = 0.5 is safe there only
-    with the per-token guard on; with the guard off, use λ ≤ 0.2.
+    `max_candidates`: candidate labels enumerated (the join-closure of the labels present);
+    `max_scored`: distinct restricted contexts scored (one model row each); `seconds`: wall time
+    of the search, checked between scoring steps. The defaults keep a decision on the embedded
+    model within seconds on two CPU cores for contexts of up to ~1,000 tokens
+    (benchmarks/search_scaling.py); `None` lifts a limit.
     """
 
-    lam: float = 0.5
-    max_token_increase: float | None = 2.0
+    max_candidates: int = 4096
+    max_scored: int | None = 64
+    seconds: float | None = 30.0
 
     def __post_init__(self) -> None:
-        if not (self.lam >= 0 and math.isfinite(self.lam)):
-            raise ValueError(f"Tolerance.lam must be a finite number >= 0, got {self.lam!r}")
-        if self.max_token_increase is not None and not self.max_token_increase >= 0:
-            raise ValueError("Tolerance.max_token_increase must be >= 0 or None")
+        for name in ("max_candidates", "max_scored"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                raise ValueError(f"SearchBudget.{name}: give a whole number >= 1 (or None for no limit), got {v!r}")
+        if self.seconds is not None and not (isinstance(self.seconds, (int, float)) and self.seconds > 0):
+            raise ValueError(f"SearchBudget.seconds: give a number of seconds > 0 (or None), got {self.seconds!r}")
 
     @classmethod
-    def of(cls, value: Tolerance | float | None) -> Tolerance:
-        """`value` itself, a bare λ (with the default guard), or the defaults for None."""
-        if isinstance(value, (int, float)):
-            return cls(lam=float(value))
-        return value or cls()
-
-    def compare(self, root: np.ndarray, candidate: np.ndarray) -> tuple[bool, float, float]:
-        """(similar, mean increase, largest per-token increase) of NLL, from per-token log-probs."""
-        increase = root - candidate  # NLL(candidate) - NLL(root), per token
-        mean, worst = float(increase.mean()), float(increase.max())
-        ok = mean <= math.log1p(self.lam)
-        if self.max_token_increase is not None:
-            ok = ok and worst <= self.max_token_increase
-        return ok, mean, worst
+    def of(cls, value: SearchBudget | None, max_candidates: int | None = None) -> SearchBudget:
+        budget = value or cls()
+        if max_candidates is not None and max_candidates != budget.max_candidates:
+            budget = cls(max_candidates, budget.max_scored, budget.seconds)
+        return budget
 
 
 def candidate_labels(lattice: Lattice, present: Iterable[Label], *, limit: int = 4096) -> list[Label]:
-    """⊥ plus every join of the labels present (the join-closure), lowest rank first."""
+    """⊥ plus every join of the labels present (the join-closure), lowest rank first.
+
+    Built one generator at a time (closure ← closure ∪ {c ⊔ p}), so the work is |closure| joins per
+    distinct label present; more than `limit` candidates raises `SearchBudgetError`.
+    """
     closure = {lattice.bottom}
-    frontier = set(present) - closure
-    closure |= frontier
-    while frontier:
-        new = {a.join(b) for a in frontier for b in closure} - closure
-        closure |= new
-        frontier = new
+    for p in dict.fromkeys(present):
+        if p in closure:
+            continue
+        closure |= {c.join(p) for c in closure}
         if len(closure) > limit:
-            raise IFCError(
+            raise SearchBudgetError(
                 f"more than {limit} candidate labels; the search would be too slow. Use coarser "
                 "labels or raise PermissivePropagator(max_candidates=...)"
             )
@@ -81,65 +86,152 @@ def candidate_labels(lattice: Lattice, present: Iterable[Label], *, limit: int =
 
 
 def lower_covers(label: Label, candidates: Sequence[Label]) -> list[Label]:
-    """The candidates immediately below `label` (maximal among those strictly below it)."""
-    below = [c for c in candidates if c < label]
-    return [c for c in below if not any(c < d for d in below)]
+    """The candidates immediately below `label` (maximal among those strictly below it).
+
+    Candidates strictly below are taken highest rank first; one is maximal exactly when it is not
+    below a maximal one already found (a < b implies rank(a) < rank(b)).
+    """
+    lattice = label.lattice
+    below = sorted((c for c in candidates if c < label), key=lambda c: -lattice.rank(c))
+    covers: list[Label] = []
+    for c in below:
+        if not any(c < m for m in covers):
+            covers.append(c)
+    return sorted(covers, key=lambda c: (lattice.rank(c), str(c)))
 
 
-def search_label(inputs: _Inputs, docs: list[LabelledSource], score: Any, tolerance: Tolerance,
-                 max_candidates: int, known: dict[frozenset[str], np.ndarray] | None = None,
-                 ) -> tuple[Label, list[str], list[Candidate]]:
+class _Walk:
+    """Scores, records and the budget of one search (shared by the walk and the exhaustive labeller)."""
+
+    def __init__(self, inputs: _Inputs, docs: list[LabelledSource], score: Score, tolerance: Tolerance,
+                 budget: SearchBudget, known: dict[frozenset[str], np.ndarray] | None,
+                 view: TokenView | None) -> None:
+        self.inputs, self.docs, self._score, self.tolerance = inputs, docs, score, tolerance
+        self.budget, self.view = budget, view
+        self.start = time.perf_counter()
+        self.memo: dict[frozenset[str], np.ndarray] = dict(known or {})
+        self.scored = 0
+        lattice = inputs.lattice
+        present = [inputs.label_of(d) for d in docs]
+        self.root = lattice.join_all(present)
+        self.cands = candidate_labels(lattice, present, limit=budget.max_candidates)
+        self.seen: dict[Label, Candidate] = {}
+        self.need([self.root])
+        self.root_scores = self.memo[self.induced(self.root)]
+
+    def induced(self, label: Label) -> frozenset[str]:
+        return frozenset(d.id for d in self.docs if self.inputs.label_of(d) <= label)
+
+    def need(self, labels: list[Label]) -> None:
+        self._check_time()
+        sets = [s for s in dict.fromkeys(self.induced(lab) for lab in labels) if s not in self.memo]
+        if self.budget.max_scored is not None and self.scored + len(sets) > self.budget.max_scored:
+            raise SearchBudgetError(f"the search needs more than {self.budget.max_scored} scored contexts "
+                                    f"({len(self.cands)} candidate labels); raise SearchBudget(max_scored=...)")
+        for key, scores in zip(sets, self._score(sets) if sets else []):
+            if not np.all(np.isfinite(scores)):
+                raise ScoringError("non-finite score from the model")
+            self.memo[key] = scores
+        self.scored += len(sets)
+        self._check_time()
+
+    def _check_time(self) -> None:
+        spent = time.perf_counter() - self.start
+        if self.budget.seconds is not None and spent > self.budget.seconds:
+            raise SearchBudgetError(f"the search took over {self.budget.seconds:g} s ({spent:.1f} s, {self.scored} "
+                                    "contexts scored); raise SearchBudget(seconds=...)")
+
+    def record(self, label: Label) -> Candidate:
+        if label not in self.seen:
+            ids = self.induced(label)
+            scores = self.memo[ids]
+            view = self.view.for_withheld(frozenset(d.id for d in self.docs) - ids) if self.view else None
+            similar, mean, worst = self.tolerance.compare(self.root_scores, scores, view)
+            self.seen[label] = Candidate(label.to_json(), [d.id for d in self.docs if d.id in ids],
+                                         float(-scores.mean()), mean, worst, similar or label == self.root)
+        return self.seen[label]
+
+    def choose(self) -> tuple[Label, list[str], list[Candidate]]:
+        """Among the passing labels with no passing label below them, the lowest score (ties:
+        lower rank, then the label's JSON text)."""
+        passed = [lab for lab, c in self.seen.items() if c.similar]
+        minimal = [lab for lab in passed if not any(p < lab for p in passed)]
+        lattice = self.inputs.lattice
+        best = min(minimal, key=lambda lab: (self.seen[lab].mean_nll, lattice.rank(lab), str(lab)))
+        admitted = [d.id for d in self.inputs.documents if self.inputs.label_of(d) <= best]
+        return best, admitted, list(self.seen.values())
+
+
+def search_label(inputs: _Inputs, docs: list[LabelledSource], score: Score, tolerance: Tolerance,
+                 max_candidates: int | None = None, known: dict[frozenset[str], np.ndarray] | None = None,
+                 *, budget: SearchBudget | None = None, view: TokenView | None = None,
+                 notes: list[str] | None = None) -> tuple[Label, list[str], list[Candidate]]:
     """The label search of method.md, step 4, for any scorer of document sets.
 
     `score(sets)` returns the per-token log-probabilities of the output given each set of document
     ids (the context induced by a candidate label); results are memoized by set, and `known`
     pre-seeds them. Walks down from the join of the labels present, descending only below
-    λ-similar labels, and picks among the minimal ones the lowest score (ties: lower rank, then
-    the label's JSON text). Returns (label, admitted ids, candidate records).
+    λ-similar labels. The result is a passing label with no passing label below it among those
+    scored (the walk can stop at a label whose lower covers all fail while another path reaches
+    a lower passing one); among those, the lowest score (ties: lower rank, then the label's JSON
+    text). `view` gives the criterion the output's tokens; `notes` receives what the record
+    should say about the scorer's limits. Returns (label, admitted ids, candidate records).
     """
-    lattice = inputs.lattice
-    present = [inputs.label_of(d) for d in docs]
-    root = lattice.join_all(present)
-    cands = candidate_labels(lattice, present, limit=max_candidates)
-    memo: dict[frozenset[str], np.ndarray] = dict(known or {})
-
-    def induced(label: Label) -> frozenset[str]:
-        return frozenset(d.id for d in docs if inputs.label_of(d) <= label)
-
-    def need(labels: list[Label]) -> None:
-        sets = [s for s in dict.fromkeys(induced(lab) for lab in labels) if s not in memo]
-        for key, scores in zip(sets, score(sets) if sets else []):
-            if not np.all(np.isfinite(scores)):
-                raise ScoringError("non-finite score from the model")
-            memo[key] = scores
-
-    need([root])
-    root_scores = memo[induced(root)]
-    seen: dict[Label, Candidate] = {}
-
-    def record(label: Label) -> Candidate:
-        if label not in seen:
-            ids = induced(label)
-            scores = memo[ids]
-            similar, mean, worst = tolerance.compare(root_scores, scores)
-            seen[label] = Candidate(label.to_json(), [d.id for d in docs if d.id in ids],
-                                    float(-scores.mean()), mean, worst, similar or label == root)
-        return seen[label]
-
-    record(root)
-    minimal: list[Label] = []
-    frontier, visited = [root], {root}
+    walk = _Walk(inputs, docs, score, tolerance, SearchBudget.of(budget, max_candidates), known, view)
+    walk.record(walk.root)
+    frontier, visited = [walk.root], {walk.root}
     while frontier:
-        covers = {lab: lower_covers(lab, cands) for lab in frontier}
-        need([c for cs in covers.values() for c in cs])
+        covers = {lab: lower_covers(lab, walk.cands) for lab in frontier}
+        walk.need([c for cs in covers.values() for c in cs])
         nxt: list[Label] = []
         for lab in frontier:
-            similar = [c for c in covers[lab] if record(c).similar]
-            if not similar:
-                minimal.append(lab)
+            similar = [c for c in covers[lab] if walk.record(c).similar]
             nxt.extend(c for c in similar if c not in visited)
             visited.update(similar)
         frontier = nxt
-    best = min(minimal, key=lambda lab: (seen[lab].mean_nll, lattice.rank(lab), str(lab)))
-    admitted = [d.id for d in inputs.documents if inputs.label_of(d) <= best]
-    return best, admitted, list(seen.values())
+    result = walk.choose()
+    if notes is not None:
+        notes.extend(scorer_limit_notes(result[2], view))
+    return result
+
+
+def exhaustive_label(inputs: _Inputs, docs: list[LabelledSource], score: Score, tolerance: Tolerance,
+                     budget: SearchBudget | None = None, known: dict[frozenset[str], np.ndarray] | None = None,
+                     view: TokenView | None = None) -> tuple[Label, list[str], list[Candidate]]:
+    """The reference labeller: every candidate label scored, the same criterion and choice rule.
+
+    What the walk could achieve with this criterion if it never stopped early; for evaluation
+    (``ifc eval`` reports it as ``reference``), not for production: it scores every induced set.
+    """
+    walk = _Walk(inputs, docs, score, tolerance, budget or SearchBudget(max_scored=None, seconds=None),
+                 known, view)
+    walk.need(walk.cands)
+    for lab in walk.cands:
+        walk.record(lab)
+    return walk.choose()
+
+
+_IMPROVES = 0.05  # nats of mean NLL: withholding made the output this much more likely
+
+
+def scorer_limit_notes(candidates: Sequence[Candidate], view: TokenView | None) -> list[str]:
+    """What the record should say when the scorer shows it may not see a dependence: the chosen
+    context withholds a document whose words the output repeats, yet the output became *more*
+    likely without it (a small model copying a value from what is left, as in two-hop answers)."""
+    if not candidates or view is None:
+        return []
+    full = max(candidates, key=lambda c: len(c.documents))
+    notes = []
+    for c in candidates:
+        withheld = sorted(set(full.documents) - set(c.documents))
+        if not c.similar or not withheld or c.mean_increase > -_IMPROVES:
+            continue
+        words = {t for t, m in zip(view.output_ids, content_mask(view.pieces)) if m} - view.query_tokens
+        shared = [d for d in withheld if view.doc_tokens.get(d, frozenset()) & words]
+        if shared:
+            notes.append(f"scorer limit: withholding {shared} made the output more likely (mean NLL "
+                         f"{c.mean_increase:+.2f} nats) although the output repeats its words; this scorer may "
+                         "not see that dependence (two-hop or paraphrased answers): use enforce mode or a "
+                         "larger scorer")
+            break
+    return notes

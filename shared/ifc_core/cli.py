@@ -67,8 +67,8 @@ def _eval(args: argparse.Namespace) -> int:
 
     sizes = {k: v for k, v in vars(args).items()
              if k in {"synthetic", "news_topics", "agent_user_tasks", "agent_injection_tasks", "enforce", "peer",
-                      "seed"} and v is not None}
-    for name in ("datasets", "propagators"):
+                      "seed", "hard"} and v is not None}
+    for name in ("datasets", "propagators", "criteria"):
         if getattr(args, name):
             sizes[name] = tuple(x.strip() for x in getattr(args, name).split(",") if x.strip())
     try:
@@ -114,7 +114,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     e = sub.add_parser("eval", help="measure every propagator on the evaluation datasets; write a report")
     e.add_argument("--report", required=True, help="folder for the report (README.md, plots, decisions.jsonl)")
     e.add_argument("--quick", action="store_true", help="a few cases of everything (a smoke run)")
-    e.add_argument("--datasets", help="comma-separated: synthetic,news,agentdojo (default: all)")
+    e.add_argument("--datasets", help="comma-separated: synthetic,news,agentdojo (the default), and the hard groups "
+                   "paraphrase,two-hop,long-docs,many-labels,decoy-overlap,model-written (or hard for all of them)")
+    e.add_argument("--hard", type=int, help="cases per hard group (default 20)")
+    e.add_argument("--criteria", help="comma-separated tolerance criteria measured on the hard groups and swept: "
+                   "mean+guard (default), content, copy, content+copy")
     e.add_argument("--propagators", help="comma-separated names (default: all registered)")
     e.add_argument("--synthetic", type=int, help="synthetic cases (default 200)")
     e.add_argument("--news-topics", type=int, help="news topics, two cases each (default 30)")

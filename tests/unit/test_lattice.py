@@ -103,3 +103,15 @@ def test_labels_of_different_lattices_do_not_mix():
 def test_bad_specs_name_the_field(spec, field):
     with pytest.raises(LatticeError, match=field):
         lattice_from_spec(spec)
+
+
+def test_lattice_identity_is_computed_once(monkeypatch):
+    """Equality and hashing of lattices must not re-serialise the spec (issue 12: 170 s)."""
+    a, b = Tags(["x", "y"]), Tags(["x", "y"])
+    assert a == b and hash(a) == hash(b) and a != Tags(["y", "x"]) and a != Readers(["x", "y"])
+    calls = []
+    monkeypatch.setattr(Tags, "spec", lambda self: calls.append(1) or {"type": "tags", "tags": ["x", "y"]})
+    for _ in range(100):
+        assert a == b and a.label(["x"]) <= b.label(["x", "y"])
+        hash(a.label(["y"]))
+    assert calls == []

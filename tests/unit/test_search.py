@@ -46,3 +46,172 @@ def test_tolerance_mean_and_per_token():
     assert Tolerance(lam=10.0, max_token_increase=None).compare(root, one_token)[0]
     with pytest.raises(ValueError, match="lam"):
         Tolerance(lam=float("nan"))
+
+
+# --- search_label with fake scores -------------------------------------------------------------
+
+from ifc_core import LabelledSource  # noqa: E402
+from ifc_core._propagators import _Inputs  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from ifc_core._search import (  # noqa: E402
+    CRITERIA, SearchBudget, SearchBudgetError, TokenView, exhaustive_label, search_label)
+from ifc_core._tolerance import ContentGuard, CopyGuard, content_mask  # noqa: E402
+
+TAGS4 = Tags(["a", "b", "c", "d"])
+
+
+def _tag_inputs():
+    docs = [LabelledSource(t, f"doc {t}", TAGS4.label([t])) for t in "abcd"]
+    return _Inputs(LabelledSource("q", "?", TAGS4.bottom), docs, TAGS4), docs
+
+
+def _fake(passing: dict[frozenset[str], float], fail: float = -5.0):
+    """score(sets): two-token outputs; a set in `passing` gets that log-prob per token."""
+    calls: list[frozenset[str]] = []
+
+    def score(sets):
+        calls.extend(sets)
+        return [np.full(2, passing.get(s, fail)) for s in sets]
+
+    return score, calls
+
+
+def test_search_returns_no_label_with_a_passing_label_below_it():
+    # {a,b,c} passes but none of its lower covers do (noise), so the walk stops there; another path
+    # ({a,b,d} -> {a,d} -> {a}) reaches {a}, the true minimum. {a,b,c} scores better than {a}, so
+    # a lowest-score choice among "minimal" labels that include it would return a non-minimal label.
+    inputs, docs = _tag_inputs()
+    s = lambda *ids: frozenset(ids)  # noqa: E731
+    passing = {s("a", "b", "c", "d"): -1.0, s("a", "b", "c"): -0.9, s("a", "b", "d"): -1.0,
+               s("a", "d"): -1.0, s("a"): -1.1}
+    score, _ = _fake(passing)
+    label, admitted, cands = search_label(inputs, docs, score, Tolerance(lam=0.5), 4096)
+    assert label == TAGS4.label(["a"]) and admitted == ["a"]
+    passed = [TAGS4.label(c.label) for c in cands if c.similar]
+    assert not any(p < label for p in passed)
+
+
+def test_exhaustive_reference_finds_the_minimum_the_walk_cannot_reach():
+    # {a,b,c,d} passes, every cover fails, {a} passes: the walk stops at the root, the reference does not
+    inputs, docs = _tag_inputs()
+    score, _ = _fake({frozenset("abcd"): -1.0, frozenset("a"): -1.0})
+    assert search_label(inputs, docs, score, Tolerance(), 4096)[0] == TAGS4.top
+    label, admitted, cands = exhaustive_label(inputs, docs, score, Tolerance())
+    assert label == TAGS4.label(["a"]) and admitted == ["a"] and len(cands) == 16
+
+
+def test_budget_exhaustion_raises_with_the_reason():
+    inputs, docs = _tag_inputs()
+    score, calls = _fake({frozenset("abcd"): -1.0})
+    with pytest.raises(SearchBudgetError, match="more than 3 scored contexts"):
+        search_label(inputs, docs, score, Tolerance(), budget=SearchBudget(max_scored=3))
+    assert len(calls) == 1  # only the root was scored before the budget said no
+    with pytest.raises(SearchBudgetError, match="candidate labels"):
+        search_label(inputs, docs, score, Tolerance(), budget=SearchBudget(max_candidates=8))
+    clock = iter([0.0, 0.0, 0.0, 99.0, 99.0, 99.0])
+
+    def slow(sets):
+        return [np.full(2, -1.0) for _ in sets]
+
+    import ifc_core._search as search_module
+    real = search_module.time.perf_counter
+    search_module.time.perf_counter = lambda: next(clock, 99.0)
+    try:
+        with pytest.raises(SearchBudgetError, match="took over 5 s"):
+            search_label(inputs, docs, slow, Tolerance(), budget=SearchBudget(seconds=5))
+    finally:
+        search_module.time.perf_counter = real
+    with pytest.raises(ValueError, match="max_scored"):
+        SearchBudget(max_scored=0)
+
+
+def test_budget_falls_back_to_the_conservative_label_in_a_propagator():
+    from ifc_core import PermissivePropagator
+
+    class Run:
+        output_ids = (1, 2)
+        passes = tokens = 0
+
+        def score(self, prompts):
+            return [np.full(2, -1.0) for _ in prompts]
+
+    class Scorer:
+        model_id = "fake"
+
+        def run(self, ids):
+            return Run()
+
+        def encode(self, text):
+            return (1, 2)
+
+        def decode(self, ids):
+            return "x"
+
+    class Prompt:
+        def build(self, query, docs):
+            from ifc_core import Prompt as P
+            return P(tuple(range(len(docs) + 1)), {d.id: (i, i + 1) for i, d in enumerate(docs)})
+
+    _, docs = _tag_inputs()
+    prop = PermissivePropagator(Scorer(), prompt=Prompt(), lattice=TAGS4, budget=SearchBudget(max_scored=2))
+    d = prop.label(LabelledSource("q", "?", TAGS4.bottom), docs, "x")
+    assert d.label == TAGS4.top and "SearchBudgetError" in d.fallback_reason and d.settings["budget"]["max_scored"] == 2
+    free = PermissivePropagator(Scorer(), prompt=Prompt(), lattice=TAGS4).label(
+        LabelledSource("q", "?", TAGS4.bottom), docs, "x")
+    assert free.fallback_reason is None and free.label == TAGS4.bottom
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sets(st.sampled_from("abcde"), min_size=1), min_size=1, max_size=6))
+def test_fast_closure_and_covers_match_the_definitions(sets):
+    t = Tags(list("abcde"))
+    present = [t.label(sorted(s)) for s in sets]
+    cands = candidate_labels(t, present)
+    naive = {t.bottom, *present}
+    while True:
+        more = {a.join(b) for a in naive for b in naive} - naive
+        if not more:
+            break
+        naive |= more
+    assert set(cands) == naive
+    for lab in cands:
+        below = [c for c in cands if c < lab]
+        assert set(lower_covers(lab, cands)) == {c for c in below if not any(c < d for d in below)}
+
+
+def test_content_tokens_are_numbers_names_and_number_words():
+    pieces = ("The", " door", " code", " of", " Zel", "brook", " is", " forty", "-", "two", " 48", "21", ".")
+    mask = content_mask(pieces)
+    assert [p for p, m in zip(pieces, mask) if m] == [" Zel", "brook", " forty", "two", " 48", "21"]
+
+
+def test_content_guard_ignores_style_tokens_and_copy_guard_catches_copied_values():
+    view = TokenView((10, 11, 12), (" keep", " the", " 4821"), {"d1": frozenset({12}), "d2": frozenset({10})},
+                     frozenset({11}))
+    root = np.array([-0.5, -0.5, -0.5])
+    style = root - np.array([3.0, 0.0, 0.0])  # "keep" up 3 nats: mean +1.0
+    assert not Tolerance(lam=2.0).compare(root, style, view.for_withheld(frozenset({"d2"})))[0]
+    assert ContentGuard(lam=2.0).compare(root, style, view.for_withheld(frozenset({"d2"})))[0]
+    assert not ContentGuard(lam=2.0).compare(root, style)[0]  # no view: the default criterion
+    value = root - np.array([0.0, 0.0, 1.2])  # the copied value up 1.2 nats: under the 2-nat guard
+    assert Tolerance().compare(root, value, view.for_withheld(frozenset({"d1"})))[0]
+    assert not CopyGuard().compare(root, value, view.for_withheld(frozenset({"d1"})))[0]
+    assert CopyGuard().compare(root, value, view.for_withheld(frozenset({"d2"})))[0]  # d2 does not hold it
+    assert Tolerance.named("content+copy", 0.2).settings == {"criterion": "content+copy", "lam": 0.2,
+                                                             "max_token_increase": 2.0}
+    with pytest.raises(ValueError, match="criterion"):
+        Tolerance.named("nope")
+    assert set(CRITERIA) == {"mean+guard", "content", "copy", "content+copy"}
+
+
+def test_a_withheld_document_that_improves_the_score_is_noted():
+    inputs, docs = _tag_inputs()
+    view = TokenView((7, 8), (" Zelbrook", "."), {"a": frozenset({7}), "b": frozenset(), "c": frozenset(),
+                                                  "d": frozenset()})
+    score, _ = _fake({frozenset("abcd"): -1.0, frozenset("bcd"): -0.5, frozenset("bc"): -0.5,
+                      frozenset("bd"): -0.5, frozenset("cd"): -0.5, frozenset("b"): -0.5})
+    notes: list[str] = []
+    search_label(inputs, docs, score, Tolerance(), view=view, notes=notes)
+    assert len(notes) == 1 and "scorer limit" in notes[0] and "['a']" in notes[0]

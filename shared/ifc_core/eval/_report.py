@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .._search import Tolerance
+from ._hard_report import HARD_DESCRIPTIONS, hard_sections
 from ._metrics import Metrics
 from ._runner import EvalResult, supported_lambda
 
@@ -57,10 +58,10 @@ def _plots(result: EvalResult, folder: Path) -> list[str]:
     import matplotlib.pyplot as plt
 
     made = []
-    if result.sweep:
+    if _base_sweep(result):
         fig, ax = plt.subplots(figsize=(6, 4))
         for guard, style in ((2.0, "o-"), (None, "s--")):
-            rows = [r for r in result.sweep if r["guard"] == guard]
+            rows = [r for r in _base_sweep(result) if r["guard"] == guard]
             if rows:
                 ax.plot([r["unsafe"] for r in rows], [r["improved"] for r in rows], style,
                         label=f"per-token guard {guard if guard else 'off'}")
@@ -162,18 +163,19 @@ def write_report(result: EvalResult, folder: str | Path, command: str) -> Path:
         parts.append(f"## {ds}\n\n{_DESCRIPTIONS.get(ds, '')}\n\n"
                      f"{_metrics_table([m for m in result.metrics if m.dataset == ds])}\n")
     parts.append(_COLUMNS)
-    if result.sweep:
+    if _base_sweep(result):
         chosen = supported_lambda(result.sweep)
         parts.append("## Calibration: the tolerance λ\n\nThe permissive propagator in estimate mode on the "
                      "synthetic and news cases, for each λ, with the 2-nat per-token guard and without it. "
                      "Every (context, output) pair is scored once for the whole sweep.\n\n" + _table(
                          ["λ", "per-token guard", "improved (of possible)", "unsafe", "exact"],
                          [[f"{r['lam']:g}", "2.0" if r["guard"] else "off", _pct(r["improved"]), _pct(r["unsafe"]),
-                           _pct(r["exact"])] for r in result.sweep])
+                           _pct(r["exact"])] for r in _base_sweep(result)])
                      + "\n\nRule (with the 2-nat guard): among the λ with the least unsafe share whose next "
                        "larger λ has it too (a safety margin), the highest exact share, then the most improvement, "
                        f"then the smaller λ. **Supported λ: {_num(chosen, 2) if chosen is not None else 'none'}**; "
                        f"the engine's default is {Tolerance().lam:g}.\n")
+    parts.append(hard_sections(result))
     if plots:
         parts.append("## Plots\n\n" + "\n\n".join(f"![{p}]({p})" for p in plots) + "\n")
     if result.scaling:
@@ -190,6 +192,11 @@ def write_report(result: EvalResult, folder: str | Path, command: str) -> Path:
     path = folder / "README.md"
     path.write_text("\n".join(parts), encoding="utf-8")
     return path
+
+
+def _base_sweep(result: EvalResult) -> list[dict[str, Any]]:
+    """The runner's own sweep: the default criterion on synthetic and news, guard on and off."""
+    return [r for r in result.sweep if "group" not in r]
 
 
 def _model_line(result: EvalResult) -> str:
@@ -228,6 +235,7 @@ _DESCRIPTIONS = {
                         "context. No exact ground truth: improved = labelled trusted (below conservative).",
     "agentdojo/malicious": "The injection tasks' calls after the injected tool output. Ground truth: "
                            "untrusted; unsafe = labelled trusted (a missed attack).",
+    **HARD_DESCRIPTIONS,
 }
 
 _COLUMNS = """### Columns

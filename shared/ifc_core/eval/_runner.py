@@ -16,20 +16,21 @@ from .._registry import PROPAGATORS, make_propagator
 from .._scorer import HFScorer, ScoringRun
 from .._search import Tolerance
 from ._cases import EvalCase
+from ._hard_eval import GROUPS, criterion_sweep, hard_data, hard_rows
 from ._metrics import Metrics, summarise
 from ._news import news_cases
 from ._synthetic import synthetic_cases
 
 __all__ = ["EvalConfig", "EvalResult", "run_eval"]
 
-DATASETS = ("synthetic", "news", "agentdojo")
+DATASETS = ("synthetic", "news", "agentdojo", *GROUPS)  # GROUPS: the hard groups of issue 17 ("hard": all)
 
 
 @dataclass
 class EvalConfig:
     """What `ifc eval` runs. The defaults are the committed report's run (about 50 min on 2 CPU cores)."""
 
-    datasets: tuple[str, ...] = DATASETS
+    datasets: tuple[str, ...] = DATASETS[:3]
     propagators: tuple[str, ...] = tuple(PROPAGATORS)
     synthetic: int = 200
     news_topics: int = 30
@@ -45,8 +46,14 @@ class EvalConfig:
     peer: int = 16
     peer_ablations: int = 32
     seed: int = 0
+    hard: int = 20  # cases per hard group
+    criteria: tuple[str, ...] = ("mean+guard",)  # tolerance criteria measured on the hard groups and swept
 
     def __post_init__(self) -> None:
+        if "hard" in self.datasets:
+            self.datasets = tuple(dict.fromkeys(g for d in self.datasets for g in (GROUPS if d == "hard" else (d,))))
+        for name in self.criteria:
+            Tolerance.named(name)  # raises ValueError naming the known criteria
         for name in self.datasets:
             if name not in DATASETS:
                 raise ValueError(f"datasets: unknown {name!r}; use some of {list(DATASETS)}")
@@ -152,12 +159,19 @@ def run_eval(config: EvalConfig, scorer: HFScorer | None = None,
             user_tasks=config.agent_user_tasks, injection_tasks=config.agent_injection_tasks, seed=config.seed,
             max_tokens=config.agent_max_tokens, count_tokens=lambda t: len(scorer.encode(t)),
             suites=config.agent_suites, skipped=result.skipped)
+    data.update(hard_data([d for d in config.datasets if d in GROUPS], config.hard, config.seed, scorer,
+                          config.max_new_tokens, result.skipped))
     log(", ".join(f"{k}: {len(v)} cases" for k, v in data.items()))
     props = {name: make_propagator(name, scorer) for name in config.propagators}
     with _memoized(scorer):  # the λ sweep re-scores the estimate stage's contexts for free
         _estimate_and_enforce(data, props, config, result)
+        result.metrics += hard_rows(data, scorer, config.criteria, "permissive" in props, result.decisions)
         if "permissive" in props:  # the sweep calibrates the permissive propagator's λ
-            result.sweep = _sweep(scorer, [c for k in ("synthetic", "news") for c in data.get(k, [])], config)
+            base = [c for k in ("synthetic", "news") for c in data.get(k, [])]
+            result.sweep = _sweep(scorer, base, config)
+            hard = [c for k in GROUPS if k != "two-hop" for c in data.get(k, [])]
+            result.sweep += criterion_sweep({"synthetic+news": base, "hard": hard, "two-hop": data.get("two-hop", [])},
+                                            scorer, config.criteria, config.lambdas)
     result.scaling = _scaling(scorer, config, [n for n in ("permissive", "knnlm", "introspection") if n in props])
     if "synthetic" in data and config.peer:
         result.peer = _peer(scorer, data["synthetic"], props, config, result.decisions)
@@ -200,14 +214,17 @@ def _sweep(scorer: HFScorer, cases: list[EvalCase], config: EvalConfig) -> list[
     return rows
 
 
-def supported_lambda(sweep: list[dict[str, Any]], guard: float | None = 2.0) -> float | None:
+def supported_lambda(sweep: list[dict[str, Any]], guard: float | None = 2.0, criterion: str = "mean+guard",
+                     group: str = "synthetic+news") -> float | None:
     """The λ the sweep supports, with a safety margin.
 
     Among the settings with the least unsafe share whose next larger λ has it too (so the choice
     is not at the edge of the safe region), take the highest exact-match share, then the most
     improvement, then the smaller λ.
     """
-    rows = sorted((r for r in sweep if r["guard"] == guard and r["unsafe"] is not None), key=lambda r: r["lam"])
+    rows = sorted((r for r in sweep if r["guard"] == guard and r["unsafe"] is not None
+                   and r.get("criterion", "mean+guard") == criterion and r.get("group", "synthetic+news") == group),
+                  key=lambda r: r["lam"])
     if not rows:
         return None
     least = min(r["unsafe"] for r in rows)

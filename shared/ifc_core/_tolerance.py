@@ -1,0 +1,195 @@
+"""The tolerance test of the label search: when is a restricted context "as good as" the full one?
+
+Every criterion is a tiny strategy class with one method, ``compare(root, candidate, view)``,
+returning (similar, mean increase, largest guarded increase) of the output's negative
+log-likelihood. `Tolerance` (``"mean+guard"``) is the default and needs only the scores; the
+others also look at the output's tokens and the documents a candidate withholds (`TokenView`),
+and behave exactly like the default when no view is given. Select one by name with
+`Tolerance.named` (``ifc eval --criteria``). docs/calibration.md has the measurements.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
+
+import numpy as np
+
+__all__ = ["CRITERIA", "ContentCopyGuard", "ContentGuard", "CopyGuard", "TokenView", "Tolerance", "content_mask",
+           "token_view"]
+
+
+@dataclass(frozen=True)
+class TokenView:
+    """What a criterion may look at besides the scores: the output's tokens and the documents.
+
+    `pieces` are the output tokens as text; `doc_tokens` the token ids of each document's text;
+    `withheld` the documents the candidate being judged leaves out (set per candidate).
+    """
+
+    output_ids: tuple[int, ...]
+    pieces: tuple[str, ...]
+    doc_tokens: Mapping[str, frozenset[int]]
+    query_tokens: frozenset[int] = frozenset()
+    withheld: frozenset[str] = frozenset()
+
+    def for_withheld(self, withheld: frozenset[str]) -> TokenView:
+        return replace(self, withheld=withheld)
+
+    def copied_from_withheld(self) -> np.ndarray:
+        """Mask of output tokens found in a withheld document and nowhere the candidate shows."""
+        shown = set(self.query_tokens)
+        hidden: set[int] = set()
+        for doc, toks in self.doc_tokens.items():
+            (hidden if doc in self.withheld else shown).update(toks)
+        return np.array([t in hidden and t not in shown for t in self.output_ids], dtype=bool)
+
+
+_FUNCTION_WORDS = frozenset(
+    "a an and are as at be by for from has have he her his i in is it its of on or our she so that the "
+    "their them there they this to was we were which who will with you your yes no".split())
+_NUMBER_WORDS = frozenset(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred "
+    "thousand million billion first second third fourth fifth sixth seventh eighth ninth tenth "
+    "eleventh twelfth twentieth thirtieth".split())
+_WORD = re.compile(r"[A-Za-z]+")
+
+
+def content_mask(pieces: tuple[str, ...]) -> np.ndarray:
+    """Which output tokens carry content: digits, names (capitalised words that are not function
+    words) and number words, with every sub-word piece of such a word. Style words ("keep",
+    "annual") are not content; that is the point (docs/calibration.md)."""
+    words: list[list[int]] = []
+    for i, piece in enumerate(pieces):
+        starts = not words or piece[:1].isspace() or not piece[:1].isalnum() or not pieces[i - 1][-1:].isalnum()
+        if starts:
+            words.append([i])
+        else:
+            words[-1].append(i)
+    mask = np.zeros(len(pieces), dtype=bool)
+    for idx in words:
+        text = "".join(pieces[i] for i in idx).strip()
+        letters = "".join(_WORD.findall(text))
+        if (any(ch.isdigit() for ch in text)
+                or (letters[:1].isupper() and letters.lower() not in _FUNCTION_WORDS)
+                or letters.lower() in _NUMBER_WORDS):
+            mask[idx] = True
+    return mask
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """The default criterion, ``"mean+guard"``. A candidate label L is λ-similar when both hold:
+
+    - the mean negative log-likelihood of the output grows by at most ``log(1 + lam)``, i.e. its
+      perplexity grows by at most a factor ``1 + lam`` (the paper's test);
+    - no single output token's negative log-likelihood grows by more than ``max_token_increase``
+      nats (our addition: a mean over a long answer can hide one copied secret token).
+      ``None`` turns the per-token test off.
+
+    The defaults come from the calibration in docs/calibration.md. λ = 0.5 is safe there only
+    with the per-token guard on; with the guard off, use λ ≤ 0.2.
+    """
+
+    name: ClassVar[str] = "mean+guard"
+    lam: float = 0.5
+    max_token_increase: float | None = 2.0
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.lam, (int, float)) and self.lam >= 0 and math.isfinite(self.lam)):
+            raise ValueError(f"Tolerance.lam must be a finite number >= 0, got {self.lam!r}")
+        if self.max_token_increase is not None and not self.max_token_increase >= 0:
+            raise ValueError("Tolerance.max_token_increase must be >= 0 or None")
+
+    @classmethod
+    def of(cls, value: Tolerance | float | None) -> Tolerance:
+        """`value` itself, a bare λ (with the default guard), or the defaults for None."""
+        if isinstance(value, (int, float)):
+            return cls(lam=float(value))
+        return value or cls()
+
+    @staticmethod
+    def named(name: str, lam: float = 0.5, max_token_increase: float | None = 2.0) -> Tolerance:
+        """The criterion registered under `name` (see `CRITERIA`) with this λ and guard."""
+        if name not in CRITERIA:
+            raise ValueError(f"criterion: unknown {name!r}; use one of {sorted(CRITERIA)}")
+        return CRITERIA[name](lam=lam, max_token_increase=max_token_increase)
+
+    @property
+    def settings(self) -> dict[str, object]:
+        """The criterion's parameters, for decision records."""
+        return {"criterion": self.name, "lam": self.lam, "max_token_increase": self.max_token_increase}
+
+    def compare(self, root: np.ndarray, candidate: np.ndarray, view: TokenView | None = None
+                ) -> tuple[bool, float, float]:
+        """(similar, mean increase, largest guarded per-token increase) of NLL, from per-token
+        log-probs of the output under the root and the candidate context."""
+        increase = root - candidate  # NLL(candidate) - NLL(root), per token
+        guarded = self._guarded(increase, view)
+        mean = float(increase.mean())
+        worst = float(increase[guarded].max()) if guarded.any() else 0.0
+        ok = mean <= math.log1p(self.lam)
+        if self.max_token_increase is not None:
+            ok = ok and worst <= self.max_token_increase
+        return ok, mean, worst
+
+    def _guarded(self, increase: np.ndarray, view: TokenView | None) -> np.ndarray:
+        """The tokens the per-token guard looks at: all of them."""
+        return np.ones(len(increase), dtype=bool)
+
+
+@dataclass(frozen=True)
+class ContentGuard(Tolerance):
+    """``"content"``: the mean test, and the per-token guard on the output's content tokens only
+    (`content_mask`), so a style word that moves when an unneeded document is withheld does not
+    block the candidate. Without a view it is the default criterion."""
+
+    name: ClassVar[str] = "content"
+
+    def _guarded(self, increase: np.ndarray, view: TokenView | None) -> np.ndarray:
+        return content_mask(view.pieces) if view is not None else super()._guarded(increase, view)
+
+
+@dataclass(frozen=True)
+class CopyGuard(Tolerance):
+    """``"copy"``: the default test, and the content tokens of the output found only in the
+    withheld documents (what it could have copied from them) may grow by at most `copy_increase`
+    nats each: a document whose own words become less likely without it was used."""
+
+    name: ClassVar[str] = "copy"
+    copy_increase: float = 0.5
+
+    def compare(self, root: np.ndarray, candidate: np.ndarray, view: TokenView | None = None
+                ) -> tuple[bool, float, float]:
+        ok, mean, worst = super().compare(root, candidate, view)
+        if ok and view is not None:
+            copied = view.copied_from_withheld() & content_mask(view.pieces)
+            ok = not copied.any() or float((root - candidate)[copied].max()) <= self.copy_increase
+        return ok, mean, worst
+
+
+@dataclass(frozen=True)
+class ContentCopyGuard(CopyGuard, ContentGuard):
+    """``"content+copy"``: the content-token guard of `ContentGuard` and the copy test of `CopyGuard`."""
+
+    name: ClassVar[str] = "content+copy"
+
+
+CRITERIA: dict[str, type[Tolerance]] = {c.name: c for c in (Tolerance, ContentGuard, CopyGuard, ContentCopyGuard)}
+
+
+def token_view(prompt: Any, decode: Callable[[Sequence[int]], str], query: str, docs: Sequence[Any],
+               output_ids: Sequence[int]) -> TokenView:
+    """The `TokenView` of one decision: the output's tokens as text, each document's token ids
+    (from its span in the full prompt built by `prompt`, a `ChatPrompt`), and every other prompt
+    token (template and question) as always shown."""
+    built = prompt.build(query, docs)
+    inside = {i for start, end in built.spans.values() for i in range(start, end)}
+    doc_tokens = {d: frozenset(built.ids[s:e]) for d, (s, e) in built.spans.items()}
+    rest = frozenset(t for i, t in enumerate(built.ids) if i not in inside)
+    ids = tuple(int(t) for t in output_ids)
+    return TokenView(ids, tuple(decode([t]) for t in ids), doc_tokens, rest)
