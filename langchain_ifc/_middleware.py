@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
-import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
@@ -13,9 +13,9 @@ from langchain.agents.middleware import AgentMiddleware
 from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
-from ifc_core import AuditLog, FlowCheck, FlowTracker, IFCViolation, Label, Policy, Propagator, digest
+from ifc_core import IFC_META_KEY, AuditLog, FlowCheck, FlowTracker, IFCViolation, Label, Policy, Propagator, digest
 
-from ._convert import artifact_documents, prompt_messages, text_of
+from ._convert import artifact_documents, prompt_message, prompt_messages, text_of
 
 __all__ = ["IFCMiddleware"]
 
@@ -23,13 +23,17 @@ OnViolation = Literal["block", "raise", "interrupt"]
 
 
 class IFCMiddleware(AgentMiddleware):
-    """Checks every tool call of an agent against a `Policy`, with the label of the model output
-    that produced that call (per call, not one label for the whole conversation).
+    """Labels every model output of a `create_agent` agent and checks every tool call against a
+    `Policy` with the label of the output that produced that very call.
 
-    The label is computed from the agent state: the user's messages, the documents that labelled
-    retriever tools returned before the call (kept in `ToolMessage.artifact`), and other tool
-    results, labelled by the policy's declaration for their tool. So a resumed or forked thread
-    is still labelled correctly.
+    Each output is labelled when it is produced (`wrap_model_call`), from the request's messages
+    by origin: the user's messages at the query label, tool results at their declared labels (or
+    the sealed documents of a labelled retriever tool), earlier answers at the labels recorded
+    when they were produced, anything else at ⊤. The label is sealed into the answer's
+    ``response_metadata["ifc"]``, so a checkpointed, resumed or forked thread is checked exactly
+    as it would have been uninterrupted (in another process too, when ``$LLM_IFC_KEY`` is set). A
+    call whose producing answer has no recorded or sealed label, or was changed since, is checked
+    as ⊤.
 
     `on_violation`:
     - ``"block"``: the model gets an error `ToolMessage` saying why, and the agent goes on;
@@ -46,48 +50,53 @@ class IFCMiddleware(AgentMiddleware):
             raise ValueError("on_violation: use 'block', 'raise' or 'interrupt'")
         self.tracker = FlowTracker(propagator, policy, query_label=query_label, audit=audit)
         self.on_violation = on_violation
-        self._labelling = threading.Lock()
 
     @staticmethod
-    def _key(messages: Sequence[BaseMessage], index: int) -> Any:
-        """The run key of the answer at `index`: its id and a digest of it and what came before,
-        so that the same message in another history is labelled again, never reused."""
-        history = [(m.type, text_of(m.content), getattr(m, "tool_calls", None), getattr(m, "tool_call_id", None))
-                   for m in messages[: index + 1]]
-        return ("ai", messages[index].id, digest(json.dumps(history, sort_keys=True, default=str))[:24])
+    def _key(ai: AIMessage) -> Any:
+        """The run key of one answer: a digest of what it says and the calls it makes (with ids)."""
+        calls = [(c.get("id"), c.get("name"), c.get("args")) for c in ai.tool_calls]
+        return ("answer", digest(json.dumps([text_of(ai.content), calls], sort_keys=True, default=str))[:32])
 
+    # -- labelling at production -----------------------------------------------------------
+    def _label(self, request: Any, response: Any) -> Any:
+        messages = list(request.messages)
+        prompt = prompt_messages(([request.system_message] if request.system_message else []) + messages)
+        result = []
+        for m in response.result:
+            if isinstance(m, AIMessage):
+                key = self._key(m)
+                self.tracker.begin(key, [text_of(h.content) for h in messages if isinstance(h, HumanMessage)])
+                for t in messages:  # known texts, for a tool result the user pastes into a message
+                    if isinstance(t, ToolMessage):
+                        self.tracker.add_tool_result(key, t.name or "unknown", text_of(t.content), t.tool_call_id,
+                                                     artifact_documents(t.artifact))
+                decision = self.tracker.label_output(key, text_of(m.content), m.tool_calls, prompt=prompt,
+                                                     message_id=m.id)
+                self.tracker.finish(key)
+                with contextlib.suppress(Exception):
+                    dispatch_custom_event("ifc.label", decision.to_dict())
+                seal = self.tracker.seal_output(text_of(m.content), m.tool_calls, decision.label)
+                m = m.model_copy(update={"response_metadata": {**(m.response_metadata or {}), IFC_META_KEY: seal}})
+            result.append(m)
+        return dataclasses.replace(response, result=result)
+
+    def wrap_model_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:
+        return self._label(request, handler(request))
+
+    async def awrap_model_call(self, request: Any, handler: Callable[[Any], Awaitable[Any]]) -> Any:
+        response = await handler(request)
+        return await asyncio.to_thread(self._label, request, response)
+
+    # -- checks ----------------------------------------------------------------------------
     def check(self, messages: Sequence[BaseMessage], tool_call: dict[str, Any]) -> FlowCheck:
         """The verdict on `tool_call` given the conversation `messages` that led to it."""
-        at = next((i for i, m in enumerate(messages) if isinstance(m, AIMessage)
+        ai = next((m for m in messages if isinstance(m, AIMessage)
                    and any(tc.get("id") == tool_call.get("id") for tc in m.tool_calls)), None)
-        if at is None:  # no producing message found: no label is known, so the call is checked as ⊤
-            return self.tracker.check_call(None, tool_call["name"], tool_call.get("args"), tool_call.get("id"))
-        with self._labelling:  # parallel calls of one message: label it once
-            self._label_history(messages[: at + 1])
-        return self.tracker.check_call(self._key(messages, at), tool_call["name"], tool_call.get("args"),
-                                       tool_call.get("id"))
-
-    def _label_history(self, messages: Sequence[BaseMessage]) -> None:
-        """Label every answer in `messages` not labelled yet, oldest first, each from the messages
-        before it (the state is the whole record, so a resumed thread decides the same)."""
-        for i, ai in enumerate(messages):
-            if not isinstance(ai, AIMessage):
-                continue
-            key = self._key(messages, i)
-            st = self.tracker.get(key)
-            if st is not None and st.decisions:
-                continue
-            before = messages[:i]
-            self.tracker.begin(key, [text_of(m.content) for m in before if isinstance(m, HumanMessage)])
-            for m in before:
-                if isinstance(m, ToolMessage):
-                    self.tracker.add_tool_result(key, m.name or "unknown", text_of(m.content), m.tool_call_id,
-                                                 artifact_documents(m.artifact))
-            decision = self.tracker.label_output(key, text_of(ai.content), ai.tool_calls,
-                                                 prompt=prompt_messages(before), message_id=ai.id)
-            self.tracker.finish(key)
-            with contextlib.suppress(Exception):
-                dispatch_custom_event("ifc.label", decision.to_dict())
+        key = self._key(ai) if ai is not None else None
+        if ai is not None and not self.tracker.decisions_of(key):
+            # produced elsewhere (another process, a restored checkpoint): only a valid seal counts
+            self.tracker.adopt_sealed(key, prompt_message(ai))
+        return self.tracker.check_call(key, tool_call["name"], tool_call.get("args"), tool_call.get("id"))
 
     def _refusal(self, check: FlowCheck, why: str) -> ToolMessage:
         return ToolMessage(content=f"IFC: {why}", tool_call_id=check.tool_call_id or "",

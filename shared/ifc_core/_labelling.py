@@ -186,6 +186,30 @@ class Labelling:
         rendered = render_tool_calls(content, tool_calls)
         return {"label": label.to_json(), "seal": self.attestor.seal(OUTPUT_CHANNEL, "", rendered, label)}
 
+    def decisions_of(self: FlowTracker, key: Hashable | None) -> list[Decision]:
+        """The decisions run `key` holds (none for an unknown run)."""
+        st = self.get(key) if key is not None else None
+        if st is None:
+            return []
+        with st.lock:
+            return list(st.decisions)
+
+    def adopt_sealed(self: FlowTracker, key: Hashable, message: PromptMessage) -> Decision | None:
+        """Record, as run `key`'s decision, the label an answer produced elsewhere carries: its
+        seal (or what this tracker recorded for its content). None, and nothing recorded, when
+        neither holds: its calls are then checked as ⊤."""
+        label = self.answer_label(message)
+        if label is None:
+            return None
+        text = render_tool_calls(message.text, message.tool_calls)
+        decision = Decision(id=str(key), mode="estimate", propagator="recorded", label=label,
+                            conservative_label=label, query_label=self.query_label, output=text, admitted=[],
+                            withheld=[], notes=["label recorded when the answer was produced (its seal)"])
+        st = self.state(key)
+        with st.lock:
+            st.finished = True
+        return self.record(key, decision, message.tool_calls)
+
     def register_enforced(self: FlowTracker, run_id: Hashable) -> None:
         """An enforce wrapper's own run (or its inner model's): its output is recorded by the
         wrapper and must not be labelled again. Only the wrappers call this, with run ids they
