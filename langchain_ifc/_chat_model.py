@@ -1,14 +1,17 @@
-"""`IFCChatModel`: enforce mode for chains. The answer is regenerated from the admitted sources."""
+"""`IFCChatModel`: enforce mode for chains and agents. The answer is regenerated from the admitted sources."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from langchain_core.callbacks import CallbackManager, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
 from pydantic import ConfigDict
 
 from ifc_core import IFC_META_KEY
@@ -20,26 +23,47 @@ __all__ = ["IFCChatModel"]
 
 
 class IFCChatModel(BaseChatModel):
-    """Wraps a chat model so that its answers carry a label that is sound by construction.
+    """Wraps a chat model so that its answers, tool calls included, carry a label that is sound
+    by construction.
 
     For each call: generate with the inner model; split the prompt by origin with what the
     attached `IFCCallbackHandler` knows of the run (its labelled sources, the user's request, the
-    templates, earlier answers); find the label with the permissive search; if parts are
-    withheld, remove their text from the messages and generate again. The released message
-    carries its label in ``response_metadata["ifc_label"]``, what it saw in ``["ifc_admitted"]``,
-    and a sealed copy of its label in ``["ifc"]`` that later prompts can trust. Sources of the run
-    that the prompt does not show verbatim cannot be removed, so their labels always count. With
-    no handler attached to the run, nothing is registered and the answer is ⊤.
+    templates, tool results, earlier answers); find the label with the permissive search; if
+    parts are withheld, generate again without them. If the answer then calls a tool whose sink
+    its label exceeds, it is generated once more without the parts above that sink
+    (``sink_retry``). The released message carries its label in ``response_metadata["ifc_label"]``,
+    what it saw in ``["ifc_admitted"]`` and a sealed copy of its label in ``["ifc"]``. With no handler
+    attached to the run nothing is registered: the answer is ⊤.
+
+    `inner` may be any chat model (a hosted one too): the scorer is the handler's propagator's.
+    `bind_tools` and `with_structured_output` keep the enforcement; streaming yields only the
+    released answer, never tokens of one that is withdrawn.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    inner: BaseChatModel
+    inner: Runnable
     ifc: IFCCallbackHandler
+    sink_retry: bool = True
 
     @property
     def _llm_type(self) -> str:
         return "ifc-enforce"
+
+    def _model(self) -> Any:
+        """The chat model behind any bindings of `inner`."""
+        model = self.inner
+        while not isinstance(model, BaseChatModel) and hasattr(model, "bound"):
+            model = model.bound
+        return model
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
+        model = self._model()
+        return model._get_ls_params(stop=stop, **kwargs) if isinstance(model, BaseChatModel) else {}
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> IFCChatModel:
+        """The inner model bound to `tools`, still behind the enforcement."""
+        return self.model_copy(update={"inner": self._model().bind_tools(tools, **kwargs)})
 
     def _call_inner(self, messages: list[BaseMessage], run_manager: CallbackManagerForLLMRun | None,
                     **kwargs: Any) -> BaseMessage:
@@ -53,7 +77,8 @@ class IFCChatModel(BaseChatModel):
             )
         run_id = uuid.uuid4()
         self.ifc.tracker.register_enforced(run_id)  # the wrapper records this call's decision itself
-        return self.inner.invoke(messages, config={"callbacks": callbacks, "run_id": run_id}, **kwargs)
+        answer = self.inner.invoke(messages, config={"callbacks": callbacks, "run_id": run_id}, **kwargs)
+        return answer if isinstance(answer, BaseMessage) else AIMessage(str(answer))
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
@@ -71,9 +96,24 @@ class IFCChatModel(BaseChatModel):
             answers.append(self._call_inner(shown, run_manager, **kwargs))
             return text_of(answers[-1].content), list(getattr(answers[-1], "tool_calls", []) or [])
 
-        decision, content, calls = tracker.enforce(key, prompt_messages(messages), generate)
+        decision, content, calls = tracker.enforce(key, prompt_messages(messages), generate,
+                                                   sink_retry=self.sink_retry)
         answer = answers[-1]
         meta = {**answer.response_metadata, "ifc_label": decision.label.to_json(),
                 "ifc_admitted": decision.admitted, IFC_META_KEY: tracker.seal_output(content, calls, decision.label)}
-        message = AIMessage(content=answer.content, response_metadata=meta, tool_calls=calls)
+        message = AIMessage(content=answer.content, response_metadata=meta, tool_calls=calls,
+                            usage_metadata=getattr(answer, "usage_metadata", None))
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        """The released answer as one chunk: the label needs the whole answer, and an answer that
+        is withdrawn must never be seen."""
+        message = self._generate(messages, stop, run_manager, **kwargs).generations[0].message
+        assert isinstance(message, AIMessage)
+        chunk = AIMessageChunk(content=message.content, response_metadata=message.response_metadata,
+                               tool_call_chunks=[{"name": c["name"], "args": json.dumps(c["args"]),
+                                                  "id": c.get("id"), "index": i} for i, c in enumerate(message.tool_calls)])
+        if run_manager is not None and isinstance(message.content, str):
+            run_manager.on_llm_new_token(message.content, chunk=ChatGenerationChunk(message=chunk))
+        yield ChatGenerationChunk(message=chunk)

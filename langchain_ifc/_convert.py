@@ -9,7 +9,7 @@ from typing import Any
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
-from ifc_core import IFC_META_KEY, DocumentView, PromptMessage, template_literals
+from ifc_core import IFC_META_KEY, WITHHELD, DocumentView, PromptMessage, template_literals
 
 _PROMPT_TEMPLATES = {"ChatPromptTemplate", "PromptTemplate", "FewShotChatMessagePromptTemplate"}
 
@@ -67,8 +67,15 @@ def prompt_messages(messages: Sequence[BaseMessage]) -> list[PromptMessage]:
 
 
 def with_text(m: BaseMessage, text: str) -> BaseMessage:
-    """`m` with its content replaced (for a regeneration without withheld parts)."""
-    return m if text == text_of(m.content) else m.model_copy(update={"content": text})
+    """`m` with its content replaced (for a regeneration without withheld parts). A withheld
+    answer keeps its tool calls, so that the conversation stays valid, with their arguments
+    withheld too."""
+    if text == text_of(m.content):
+        return m
+    update: dict[str, Any] = {"content": text}
+    if isinstance(m, AIMessage) and text == WITHHELD and m.tool_calls:
+        update["tool_calls"] = [{**c, "args": {k: WITHHELD for k in c.get("args", {})}} for c in m.tool_calls]
+    return m.model_copy(update=update)
 
 
 def _role(m: Any) -> str | None:

@@ -11,13 +11,14 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from langchain.agents import create_agent
-from langchain_core.language_models import FakeMessagesListChatModel
+from langchain_core.language_models import BaseChatModel, FakeMessagesListChatModel
 from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import BaseTool, tool
 
 from ifc_core import DEFAULT_SYSTEM, HFScorer, PermissivePropagator, Propagator
 from ifc_core._scenario import (LATTICE, POLICY, QUERY_LABEL, REQUESTS, Outcome, Request, print_table,
-                                scenario_store, short)
+                                scenario_action, scenario_store, short)
 from ifc_core.chroma import LabelledStore
 
 from ._middleware import IFCMiddleware
@@ -33,13 +34,41 @@ class ScriptedChatModel(FakeMessagesListChatModel):
         return self
 
 
+class ContextAgentModel(BaseChatModel):
+    """A fake agent model whose every action is computed from its context (`scenario_action`):
+    it searches, emails what it finds, and obeys instructions it reads. Enforce mode's
+    regenerations, which show it less, therefore change what it does."""
+
+    request: Any
+    prompts: list = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "context-agent"
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> ContextAgentModel:
+        return self
+
+    def _generate(self, messages: list[Any], stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        self.prompts.append(messages)
+        results = [str(m.content) for m in messages if isinstance(m, ToolMessage) and m.name == "search_docs"]
+        sent = any(isinstance(m, ToolMessage) and m.name == "send_email" for m in messages)
+        action = scenario_action(self.request, results, sent)
+        if isinstance(action, str):
+            return ChatResult(generations=[ChatGeneration(message=AIMessage(action))])
+        call = {**action, "id": "call_search" if action["name"] == "search_docs" else "call_email"}
+        return ChatResult(generations=[ChatGeneration(message=AIMessage("", tool_calls=[call]))])
+
+
 def chroma_retriever(store: LabelledStore, k: int = 4) -> IFCRetriever:
     return IFCRetriever.from_store(store, clearance=LATTICE.top, k=k)
 
 
 def hr_agent(store: LabelledStore, request: Request, *, middleware: Sequence[Any] = (),
-             checkpointer: Any = None, guard: Callable[[BaseTool], BaseTool] | None = None) -> tuple[Any, list]:
-    """(agent, outbox): a scripted agent that searches `store`, then sends the request's email.
+             checkpointer: Any = None, guard: Callable[[BaseTool], BaseTool] | None = None,
+             model: Any = None) -> tuple[Any, list]:
+    """(agent, outbox): a scripted agent that searches `store`, then sends the request's email
+    (or `model`'s agent, e.g. a `ContextAgentModel`).
 
     `guard` wraps the `send_email` tool (e.g. with `guard_tool`); `outbox` lists the emails sent.
     """
@@ -52,7 +81,7 @@ def hr_agent(store: LabelledStore, request: Request, *, middleware: Sequence[Any
         return f"sent to {to}"
 
     search = labelled_retriever_tool(chroma_retriever(store), "search_docs", "Search the company documents.")
-    model = ScriptedChatModel(responses=[
+    model = model or ScriptedChatModel(responses=[
         AIMessage("", tool_calls=[{"name": "search_docs", "args": {"query": request.search}, "id": "call_search"}]),
         AIMessage("", tool_calls=[{"name": "send_email", "args": request.email, "id": "call_email"}]),
         AIMessage("Done."),
@@ -62,18 +91,23 @@ def hr_agent(store: LabelledStore, request: Request, *, middleware: Sequence[Any
 
 
 def run_agent_request(request: Request, store: LabelledStore, scorer: HFScorer, *,
-                      on_violation: str = "block", propagator: Propagator | str | None = None) -> Outcome:
-    """One request through a `create_agent` agent with `IFCMiddleware` and a scripted model
-    (labelled by `propagator`, default the permissive one on `scorer`)."""
+                      on_violation: str = "block", propagator: Propagator | str | None = None,
+                      mode: str = "estimate") -> Outcome:
+    """One request through a `create_agent` agent with `IFCMiddleware` (labelled by `propagator`,
+    default the permissive one on `scorer`): a scripted model in estimate mode, a
+    `ContextAgentModel` in enforce mode (regenerations must change what the model does)."""
     middleware = IFCMiddleware(propagator or PermissivePropagator(scorer), POLICY, query_label=QUERY_LABEL,
-                               on_violation=on_violation)  # type: ignore[arg-type]
-    agent, outbox = hr_agent(store, request, middleware=[middleware])
+                               on_violation=on_violation, mode=mode)  # type: ignore[arg-type]
+    model = ContextAgentModel(request=request, prompts=[]) if mode == "enforce" else None
+    agent, outbox = hr_agent(store, request, middleware=[middleware], model=model)
     result = agent.invoke({"messages": [{"role": "user", "content": request.text}]})
     decision = middleware.tracker.decision_for_call("call_email")
-    assert decision is not None
-    reply = next(m for m in result["messages"] if isinstance(m, ToolMessage) and m.tool_call_id == "call_email")
+    reply = next((m for m in result["messages"] if isinstance(m, ToolMessage) and m.tool_call_id == "call_email"),
+                 result["messages"][-1])
+    if decision is None:  # enforce mode: the released answer made no email at all
+        decision = middleware.tracker.decisions_of(next(k for k, _ in reversed(middleware.tracker.runs())))[-1]
     return Outcome(request, short(decision.label), short(decision.conservative_label), bool(outbox),
-                        str(reply.content))
+                   str(reply.content))
 
 
 def run_rag(question: str, store: LabelledStore, scorer: HFScorer, *, enforce: bool = False) -> dict[str, Any]:

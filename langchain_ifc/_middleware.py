@@ -15,9 +15,13 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 
 from ifc_core import IFC_META_KEY, AuditLog, FlowCheck, FlowTracker, IFCViolation, Label, Policy, Propagator, digest
 
-from ._convert import artifact_documents, prompt_message, prompt_messages, text_of
+from ._convert import artifact_documents, prompt_message, prompt_messages, text_of, with_text
 
 __all__ = ["IFCMiddleware"]
+
+
+def _answer(response: Any) -> AIMessage | None:
+    return next((m for m in response.result if isinstance(m, AIMessage)), None)
 
 OnViolation = Literal["block", "raise", "interrupt"]
 
@@ -44,46 +48,88 @@ class IFCMiddleware(AgentMiddleware):
     """
 
     def __init__(self, propagator: Propagator | str, policy: Policy, *, query_label: Label | Any,
-                 on_violation: OnViolation = "block", audit: AuditLog | None = None) -> None:
+                 on_violation: OnViolation = "block", audit: AuditLog | None = None,
+                 mode: Literal["estimate", "enforce"] = "estimate", sink_retry: bool = True) -> None:
         super().__init__()
         if on_violation not in ("block", "raise", "interrupt"):
             raise ValueError("on_violation: use 'block', 'raise' or 'interrupt'")
+        if mode not in ("estimate", "enforce"):
+            raise ValueError("mode: use 'estimate' (label what the model said) or 'enforce' (guard it)")
         self.tracker = FlowTracker(propagator, policy, query_label=query_label, audit=audit)
         self.on_violation = on_violation
+        self.mode = mode
+        self.sink_retry = sink_retry
 
     @staticmethod
     def _key(ai: AIMessage) -> Any:
         """The run key of one answer: a digest of what it says and the calls it makes (with ids)."""
-        calls = [(c.get("id"), c.get("name"), c.get("args")) for c in ai.tool_calls]
-        return ("answer", digest(json.dumps([text_of(ai.content), calls], sort_keys=True, default=str))[:32])
+        return ("answer", digest(json.dumps([text_of(ai.content), ai.tool_calls], sort_keys=True, default=str))[:32])
 
     # -- labelling at production -----------------------------------------------------------
-    def _label(self, request: Any, response: Any) -> Any:
-        messages = list(request.messages)
-        prompt = prompt_messages(([request.system_message] if request.system_message else []) + messages)
-        result = []
-        for m in response.result:
-            if isinstance(m, AIMessage):
-                key = self._key(m)
-                self.tracker.begin(key, [text_of(h.content) for h in messages if isinstance(h, HumanMessage)])
-                for t in messages:  # known texts, for a tool result the user pastes into a message
-                    if isinstance(t, ToolMessage):
-                        self.tracker.add_tool_result(key, t.name or "unknown", text_of(t.content), t.tool_call_id,
-                                                     artifact_documents(t.artifact))
-                decision = self.tracker.label_output(key, text_of(m.content), m.tool_calls, prompt=prompt,
-                                                     message_id=m.id)
-                self.tracker.finish(key)
-                with contextlib.suppress(Exception):
-                    dispatch_custom_event("ifc.label", decision.to_dict())
-                seal = self.tracker.seal_output(text_of(m.content), m.tool_calls, decision.label)
-                m = m.model_copy(update={"response_metadata": {**(m.response_metadata or {}), IFC_META_KEY: seal}})
-            result.append(m)
+    def _known(self, key: Any, messages: Sequence[BaseMessage]) -> None:
+        """What the request shows, for the account: the user's turns and the tool results."""
+        self.tracker.begin(key, [text_of(h.content) for h in messages if isinstance(h, HumanMessage)])
+        for t in messages:
+            if isinstance(t, ToolMessage):
+                self.tracker.add_tool_result(key, t.name or "unknown", text_of(t.content), t.tool_call_id,
+                                             artifact_documents(t.artifact))
+
+    def _sealed(self, response: Any, content: str, calls: Any, decision: Any) -> Any:
+        """`response` with its answer carrying the sealed label (``response_metadata["ifc"]``)."""
+        with contextlib.suppress(Exception):
+            dispatch_custom_event("ifc.label", decision.to_dict())
+        seal = self.tracker.seal_output(content, calls, decision.label)
+        result = [m.model_copy(update={"response_metadata": {**(m.response_metadata or {}), IFC_META_KEY: seal}})
+                  if isinstance(m, AIMessage) else m for m in response.result]
         return dataclasses.replace(response, result=result)
 
+    def _label(self, request: Any, response: Any) -> Any:
+        """Estimate mode: label the answer the model gave."""
+        messages = list(request.messages)
+        prompt = prompt_messages(([request.system_message] if request.system_message else []) + messages)
+        ai = _answer(response)
+        if ai is None:
+            return response
+        key = self._key(ai)
+        self._known(key, messages)
+        decision = self.tracker.label_output(key, text_of(ai.content), ai.tool_calls, prompt=prompt, message_id=ai.id)
+        self.tracker.finish(key)
+        return self._sealed(response, text_of(ai.content), ai.tool_calls, decision)
+
+    def _enforce(self, request: Any, call: Callable[[Any], Any]) -> Any:
+        """Enforce mode: release an answer generated only from the parts its label admits."""
+        system, messages = request.system_message, list(request.messages)
+        shown = ([system] if system else []) + messages
+        key = ("request", digest(json.dumps([(m.type, text_of(m.content)) for m in shown], default=str))[:32])
+        self._known(key, messages)
+        responses: list[Any] = []
+
+        def generate(texts: list[str] | None) -> tuple[str, list[Any]]:
+            if texts is None:
+                responses.append(call(request))
+            else:
+                rebuilt = [with_text(m, t) for m, t in zip(shown, texts)]
+                responses.append(call(request.override(system_message=rebuilt[0] if system else None,
+                                                       messages=rebuilt[1:] if system else rebuilt)))
+            ai = _answer(responses[-1])
+            return (text_of(ai.content), list(ai.tool_calls)) if ai is not None else ("", [])
+
+        decision, content, calls = self.tracker.enforce(
+            key, prompt_messages(shown), generate, sink_retry=self.sink_retry,
+            record_as=lambda content, calls: self._key(AIMessage(content, tool_calls=calls)))
+        self.tracker.finish(key)
+        return self._sealed(responses[-1], content, calls, decision)
+
     def wrap_model_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:
+        if self.mode == "enforce":
+            return self._enforce(request, handler)
         return self._label(request, handler(request))
 
     async def awrap_model_call(self, request: Any, handler: Callable[[Any], Awaitable[Any]]) -> Any:
+        if self.mode == "enforce":
+            loop = asyncio.get_running_loop()
+            return await asyncio.to_thread(
+                self._enforce, request, lambda r: asyncio.run_coroutine_threadsafe(handler(r), loop).result())
         response = await handler(request)
         return await asyncio.to_thread(self._label, request, response)
 

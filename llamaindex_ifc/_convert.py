@@ -8,7 +8,7 @@ from typing import Any
 from llama_index.core.base.llms.types import ChatMessage, ToolCallBlock
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, TextNode
 
-from ifc_core import IFC_META_KEY, DocumentView, PromptMessage
+from ifc_core import IFC_META_KEY, WITHHELD, DocumentView, PromptMessage
 
 _ROLES = {"system": "system", "developer": "system", "assistant": "assistant", "model": "assistant",
           "chatbot": "assistant", "tool": "tool", "function": "tool"}
@@ -63,8 +63,30 @@ def with_text(m: ChatMessage, text: str) -> ChatMessage:
     from llama_index.core.base.llms.types import TextBlock
 
     blocks = [b for b in m.blocks if isinstance(b, ToolCallBlock)]
+    if text == WITHHELD:  # a withheld answer keeps its calls (the conversation stays valid), not their arguments
+        blocks = [b.model_copy(update={"tool_kwargs": {k: WITHHELD for k in (b.tool_kwargs or {})}}
+                               if isinstance(b.tool_kwargs, dict) else {"tool_kwargs": {}}) for b in blocks]
     return m.model_copy(update={"blocks": [TextBlock(text=text), *blocks]})
 
 
 def text_node(id: str, text: str, metadata: dict[str, Any]) -> NodeWithScore:
     return NodeWithScore(node=TextNode(id_=id, text=text, metadata=metadata), score=None)
+
+
+OBSERVATION = "Observation: "  # how ReAct agents show a tool's result back to the model
+
+
+def react_action(text: str) -> tuple[str, list[dict[str, Any]], str | None]:
+    """A ReAct step ("Thought: ... Action: tool / Action Input: {...}") as its thought, its tool
+    call (scored in the same plain words as a function call) and the text the agent will show
+    for it in later prompts; for any other text, (text, [], None)."""
+    from llama_index.core.agent.react.output_parser import ReActOutputParser
+    from llama_index.core.agent.react.types import ActionReasoningStep
+
+    try:
+        step = ReActOutputParser().parse(text)
+    except Exception:  # not a ReAct action: score the text as it is
+        return text, [], None
+    if isinstance(step, ActionReasoningStep):
+        return step.thought, [{"name": step.action, "args": step.action_input}], step.get_content()
+    return text, [], None

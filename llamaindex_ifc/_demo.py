@@ -14,7 +14,8 @@ from llama_index.core.llms.mock import MockFunctionCallingLLM
 from llama_index.core.tools import BaseTool, FunctionTool
 
 from ifc_core import DEFAULT_SYSTEM, HFScorer, PermissivePropagator
-from ifc_core._scenario import POLICY, QUERY_LABEL, REQUESTS, Outcome, Request, print_table, scenario_store, short
+from ifc_core._scenario import (POLICY, QUERY_LABEL, REQUESTS, Outcome, Request, print_table, scenario_action,
+                                scenario_store, short)
 
 from ._events import IFCEventHandler
 from ._retriever import IFCRetriever, labelled_retriever_tool
@@ -39,9 +40,29 @@ def scripted_llm(calls: list[tuple[str, dict[str, Any], str]]) -> MockFunctionCa
     return MockFunctionCallingLLM(response_generator=respond)
 
 
+def context_llm(request: Request) -> MockFunctionCallingLLM:
+    """A function-calling mock whose every action is computed from its context (`scenario_action`):
+    it searches, emails what it finds, and obeys instructions it reads."""
+
+    def respond(messages: Any, **kwargs: Any) -> ChatMessage:
+        tool_turns = [m for m in messages if str(getattr(m.role, "value", m.role)) == "tool"]
+        names = {b.tool_call_id: b.tool_name for m in messages for b in m.blocks if isinstance(b, ToolCallBlock)}
+        results = [m.content or "" for m in tool_turns if names.get(m.additional_kwargs.get("tool_call_id")) == "search_docs"]
+        sent = any(names.get(m.additional_kwargs.get("tool_call_id")) == "send_email" for m in tool_turns)
+        action = scenario_action(request, results, sent)
+        if isinstance(action, str):
+            return ChatMessage(role="assistant", content=action)
+        call_id = "call_search" if action["name"] == "search_docs" else "call_email"
+        return ChatMessage(role="assistant", blocks=[ToolCallBlock(tool_call_id=call_id, tool_name=action["name"],
+                                                                    tool_kwargs=action["args"])])
+
+    return MockFunctionCallingLLM(response_generator=respond)
+
+
 def hr_agent(store: Any, request: Request, ifc: IFCEventHandler, *, on_violation: str = "error",
-             guard: Callable[[BaseTool], BaseTool] | None = None) -> tuple[FunctionAgent, list]:
-    """(agent, outbox): searches `store`, then sends the request's email through `guard_tool`."""
+             guard: Callable[[BaseTool], BaseTool] | None = None, llm: Any = None) -> tuple[FunctionAgent, list]:
+    """(agent, outbox): searches `store`, then sends the request's email through `guard_tool`
+    (scripted; or `llm`'s agent, e.g. an `IFCLLM` around `context_llm`)."""
     outbox: list[dict[str, Any]] = []
 
     def send_email(to: str, subject: str, body: str) -> str:
@@ -52,8 +73,8 @@ def hr_agent(store: Any, request: Request, ifc: IFCEventHandler, *, on_violation
     email = FunctionTool.from_defaults(fn=send_email)
     guard = guard or (lambda t: guard_tool(t, ifc, on_violation=on_violation))  # type: ignore[arg-type]
     search = labelled_retriever_tool(IFCRetriever.from_store(store), "search_docs", "Search the company documents.")
-    llm = scripted_llm([("search_docs", {"query": request.search}, "call_search"),
-                        ("send_email", request.email, "call_email")])
+    llm = llm or scripted_llm([("search_docs", {"query": request.search}, "call_search"),
+                               ("send_email", request.email, "call_email")])
     return FunctionAgent(tools=[search, guard(email)], llm=llm), outbox
 
 
@@ -67,12 +88,17 @@ async def _run_agent(agent: FunctionAgent, text: str) -> str:
     return reason
 
 
-def run_agent_request(request: Request, store: Any, ifc: IFCEventHandler) -> Outcome:
-    """One request through a `FunctionAgent` with a guarded `send_email` (``on_violation="error"``)."""
-    agent, outbox = hr_agent(store, request, ifc)
+def run_agent_request(request: Request, store: Any, ifc: IFCEventHandler, *, mode: str = "estimate") -> Outcome:
+    """One request through a `FunctionAgent` with a guarded `send_email` (``on_violation="error"``):
+    a scripted LLM in estimate mode, `context_llm` behind `IFCLLM` in enforce mode."""
+    from ._llm import IFCLLM
+
+    llm = IFCLLM(inner=context_llm(request), ifc=ifc) if mode == "enforce" else None
+    agent, outbox = hr_agent(store, request, ifc, llm=llm)
     reason = asyncio.run(_run_agent(agent, request.text))
     decision = ifc.tracker.decision_for_call("call_email")
-    assert decision is not None
+    if decision is None:  # enforce mode: the released answer made no email at all
+        decision = next(st.decisions[-1] for _, st in reversed(ifc.tracker.runs()) if st.decisions)
     return Outcome(request, short(decision.label), short(decision.conservative_label), bool(outbox), reason)
 
 

@@ -21,7 +21,7 @@ from pydantic import ConfigDict, PrivateAttr
 
 from ifc_core import AuditError, AuditLog, FlowTracker, Label, Policy, PromptMessage, Propagator, template_literals
 
-from ._convert import node_view, prompt_messages, tool_calls_of
+from ._convert import OBSERVATION, node_view, prompt_messages, react_action, tool_calls_of
 
 __all__ = ["IFCEventHandler"]
 
@@ -53,25 +53,6 @@ def _template_strings(template: Any) -> list[str]:
     if hasattr(template, "message_templates"):
         return [m.content for m in template.message_templates if m.content]
     return [template.template] if isinstance(getattr(template, "template", None), str) else []
-
-
-_OBSERVATION = "Observation: "  # how ReAct agents show a tool's result back to the model
-
-
-def _react_action(text: str) -> tuple[str, list[dict[str, Any]], str | None]:
-    """A ReAct step ("Thought: ... Action: tool / Action Input: {...}") as its thought, its tool
-    call (scored in the same plain words as a function call) and the text the agent will show
-    for it in later prompts; for any other text, (text, [], None)."""
-    from llama_index.core.agent.react.output_parser import ReActOutputParser
-    from llama_index.core.agent.react.types import ActionReasoningStep
-
-    try:
-        step = ReActOutputParser().parse(text)
-    except Exception:  # not a ReAct action: score the text as it is
-        return text, [], None
-    if isinstance(step, ActionReasoningStep):
-        return step.thought, [{"name": step.action, "args": step.action_input}], step.get_content()
-    return text, [], None
 
 
 class _RunSpans(BaseSpanHandler[SimpleSpan]):
@@ -256,11 +237,11 @@ class IFCEventHandler(BaseEventHandler):
             calls, shown = tool_calls_of(message), None
             content = message.content or ""
             if not calls:
-                content, calls, shown = _react_action(content)
+                content, calls, shown = react_action(content)
             decision = self.tracker.label_output(key, content, calls, prompt=prompt_messages(event.messages),
                                                  message_id=message.additional_kwargs.get("id"))
             if shown is not None:  # the agent's own rendering of the step, in its later prompts
                 self.tracker.record_answer(key, shown, decision.label)
-                self.tracker.add_template(key, [_OBSERVATION])
+                self.tracker.add_template(key, [OBSERVATION])
         elif isinstance(event, LLMCompletionEndEvent):
             self.tracker.label_output(key, event.response.text, prompt=[PromptMessage("user", event.prompt)])

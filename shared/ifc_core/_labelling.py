@@ -223,14 +223,21 @@ class Labelling:
 
     def enforce(self: FlowTracker, key: Hashable | None, prompt: Sequence[PromptMessage],
                 generate: Callable[[list[str] | None], tuple[str, Sequence[Mapping[str, Any]]]],
-                *, message_id: str | None = None) -> tuple[Decision, str, list[Mapping[str, Any]]]:
+                *, message_id: str | None = None, sink_retry: bool = True,
+                record_as: Callable[[str, list[Mapping[str, Any]]], Hashable] | None = None
+                ) -> tuple[Decision, str, list[Mapping[str, Any]]]:
         """Enforce mode over a framework's prompt: (decision, released content, released calls).
 
         `generate(None)` answers the prompt as it is; `generate(texts)` answers it with each
         message's text replaced by `texts[i]` (the withheld parts removed, see
-        `PromptAccount.render`). If the search withholds parts, the released answer is the second.
-        A run this tracker does not know (no handler attached) has nothing registered: its
-        answer is ⊤.
+        `PromptAccount.render`). The answer is released with label L* (method.md, step 6): if the
+        search withholds parts, it is generated again without them. With `sink_retry`, an answer
+        that calls a tool whose sink its label exceeds is generated once more with every part
+        above that sink withheld, so the agent can still do what it may; if that one still calls
+        the tool above its sink, the call is refused when checked. Every regeneration is in
+        ``decision.regenerations``. A run this tracker does not know (no handler attached) has
+        nothing registered: its answer is ⊤. The decision is recorded under
+        ``record_as(content, calls)`` of the released answer (default `key`).
         """
         content, calls = generate(None)
         calls = list(calls)
@@ -247,10 +254,39 @@ class Labelling:
         question, parts, notes = self._inputs(key, acc)
         decision = self.propagator.label(question, parts, text, id=str(key))
         decision.notes.extend(notes)
-        if decision.withheld and decision.fallback_reason is None:
-            content, calls = generate(acc.render(set(decision.withheld)))
-            calls = list(calls)
-            decision.output, decision.regenerated = render_tool_calls(content, calls), True
+        if decision.fallback_reason is None:
+            if decision.withheld:
+                content, calls = generate(acc.render(set(decision.withheld)))
+                calls = list(calls)
+                decision.regenerations.append({"withheld": list(decision.withheld), "model_calls": 1,
+                                               "why": f"the label search admits only parts up to {decision.label}"})
+            if sink_retry:
+                content, calls = self._sink_retry(decision, acc, question, parts, content, list(calls), generate)
+        decision.regenerated = bool(decision.regenerations)
+        decision.output = render_tool_calls(content, calls)
         decision.mode = "enforce"
-        self.record(key, decision, calls, content=content, message_id=message_id)
+        self.record(record_as(content, calls) if record_as is not None else key, decision, calls,
+                    content=content, message_id=message_id)
         return decision, content, calls
+
+    def _sink_retry(self: FlowTracker, decision: Decision, acc: PromptAccount, question: LabelledSource,
+                    parts: list[LabelledSource], content: str, calls: list[Mapping[str, Any]],
+                    generate: Callable[[list[str] | None], tuple[str, Sequence[Mapping[str, Any]]]]
+                    ) -> tuple[str, list[Mapping[str, Any]]]:
+        """One more generation for calls whose sink the label exceeds (see `enforce`)."""
+        over = [c for c in calls if not decision.label <= self.policy.sink(str(c.get("name")))]
+        if not over:
+            return content, calls
+        sink = self.lattice.meet_all(self.policy.sink(str(c.get("name"))) for c in over)
+        assert question.label is not None
+        if not question.label <= sink:  # what is always shown is already above the sink: nothing to gain
+            return content, calls
+        kept = [p for p in parts if p.label is not None and p.label <= sink]
+        withheld = [p.id for p in parts if p not in kept]
+        content, calls = generate(acc.render(set(withheld)))
+        tools = sorted({str(c.get("name")) for c in over})
+        decision.regenerations.append({"withheld": withheld, "model_calls": 1,
+                                       "why": f"a call to {tools} needs a label at most {sink}; the answer was {decision.label}"})
+        decision.label = self.lattice.join_all([question.label, *(p.label for p in kept if p.label is not None)])
+        decision.admitted, decision.withheld = [p.id for p in kept], withheld
+        return content, list(calls)

@@ -104,6 +104,13 @@ class Lattice(ABC):
             result = result.join(label)
         return result
 
+    def meet_all(self, labels: Iterable[Label]) -> Label:
+        """Meet of `labels` (⊤ for none)."""
+        result = self.top
+        for label in labels:
+            result = result.meet(label)
+        return result
+
     def rank(self, label: Label) -> int:
         """A height compatible with the order (a < b implies rank(a) < rank(b)); used to sort."""
         if label.lattice != self:

@@ -52,6 +52,7 @@ class Decision:
     withheld: list[str]
     candidates: list[Candidate] = field(default_factory=list)
     regenerated: bool = False
+    regenerations: list[dict[str, Any]] = field(default_factory=list)  # each: withheld, why, model_calls
     passes: int = 0
     tokens: int = 0
     wall_time_s: float = 0.0
