@@ -88,14 +88,14 @@ def _li_check(scorer, policy, make_tools, calls, text, **kw):
     ifc = IFCEventHandler.create(PermissivePropagator(scorer), policy, query_label=PUBLIC).attach()
     try:
         agent = FunctionAgent(tools=make_tools(ifc), llm=scripted_llm([(c["name"], c["args"], c["id"]) for c in calls]))
-        asyncio.run(_await(agent.run(user_msg=text, **kw)))
+        asyncio.run(_run(agent, text, **kw))
         return next(c for _, st in ifc.tracker.runs() for c in st.checks if c.tool == "send_email")
     finally:
         ifc.detach()
 
 
-async def _await(handler):
-    return await handler
+async def _run(agent, text, **kw):
+    return await agent.run(user_msg=text, **kw)
 
 
 def test_provenance_cases_decide_alike_in_both_adapters(scorer):
