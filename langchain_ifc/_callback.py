@@ -162,14 +162,19 @@ class IFCCallbackHandler(BaseCallbackHandler):
     def on_chat_model_start(self, serialized: dict[str, Any] | None, messages: list[list[BaseMessage]], *,
                             run_id: UUID, parent_run_id: UUID | None = None,
                             metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        self._key(run_id, parent_run_id, metadata)
+        key = self._key(run_id, parent_run_id, metadata)
+        prompt = prompt_messages(messages[0] if messages else [])
+        if parent_run_id is None:  # the model is the run: the user's turns are the request
+            self.tracker.begin(key, [m.text for m in prompt if m.role == "user"])
         with self._lock:
-            self._prompts[run_id] = prompt_messages(messages[0] if messages else [])
+            self._prompts[run_id] = prompt
 
     def on_llm_start(self, serialized: dict[str, Any] | None, prompts: list[str], *, run_id: UUID,
                      parent_run_id: UUID | None = None, metadata: dict[str, Any] | None = None,
                      **kwargs: Any) -> None:
-        self._key(run_id, parent_run_id, metadata)
+        key = self._key(run_id, parent_run_id, metadata)
+        if parent_run_id is None:  # the model is the run: its prompt is the request
+            self.tracker.begin(key, prompts[:1])
         with self._lock:
             self._prompts[run_id] = [PromptMessage("user", p) for p in prompts[:1]]
 

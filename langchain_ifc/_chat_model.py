@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.callbacks import CallbackManager, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 from pydantic import ConfigDict
 
@@ -36,8 +35,9 @@ class IFCChatModel(BaseChatModel):
     attached to the run nothing is registered: the answer is ⊤.
 
     `inner` may be any chat model (a hosted one too): the scorer is the handler's propagator's.
-    `bind_tools` and `with_structured_output` keep the enforcement; streaming yields only the
-    released answer, never tokens of one that is withdrawn.
+    `bind_tools` and `with_structured_output` keep the enforcement. Streaming yields the released
+    answer whole, in one chunk (the model does not stream tokens: the label needs the whole
+    answer, and tokens of an answer that is then withdrawn must never be seen).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -104,16 +104,3 @@ class IFCChatModel(BaseChatModel):
         message = AIMessage(content=answer.content, response_metadata=meta, tool_calls=calls,
                             usage_metadata=getattr(answer, "usage_metadata", None))
         return ChatResult(generations=[ChatGeneration(message=message)])
-
-    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        """The released answer as one chunk: the label needs the whole answer, and an answer that
-        is withdrawn must never be seen."""
-        message = self._generate(messages, stop, run_manager, **kwargs).generations[0].message
-        assert isinstance(message, AIMessage)
-        chunk = AIMessageChunk(content=message.content, response_metadata=message.response_metadata,
-                               tool_call_chunks=[{"name": c["name"], "args": json.dumps(c["args"]),
-                                                  "id": c.get("id"), "index": i} for i, c in enumerate(message.tool_calls)])
-        if run_manager is not None and isinstance(message.content, str):
-            run_manager.on_llm_new_token(message.content, chunk=ChatGenerationChunk(message=chunk))
-        yield ChatGenerationChunk(message=chunk)

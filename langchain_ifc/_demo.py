@@ -17,14 +17,14 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import BaseTool, tool
 
 from ifc_core import DEFAULT_SYSTEM, HFScorer, PermissivePropagator, Propagator
-from ifc_core._scenario import (LATTICE, POLICY, QUERY_LABEL, REQUESTS, Outcome, Request, print_table,
-                                scenario_action, scenario_store, short)
+from ifc_core._scenario import (LATTICE, POLICY, QUERY_LABEL, REQUESTS, Outcome, Request, enforce_table,
+                                print_table, scenario_action, scenario_store, short)
 from ifc_core.chroma import LabelledStore
 
 from ._middleware import IFCMiddleware
 from ._retriever import IFCRetriever, labelled_retriever_tool
 
-__all__ = ["ScriptedChatModel", "hr_agent", "run_agent_request", "run_rag", "run_demo"]
+__all__ = ["ContextAgentModel", "ScriptedChatModel", "hr_agent", "run_agent_request", "run_rag", "run_demo"]
 
 
 class ScriptedChatModel(FakeMessagesListChatModel):
@@ -110,8 +110,10 @@ def run_agent_request(request: Request, store: LabelledStore, scorer: HFScorer, 
                    str(reply.content))
 
 
-def run_rag(question: str, store: LabelledStore, scorer: HFScorer, *, enforce: bool = False) -> dict[str, Any]:
-    """A plain RAG chain answered by the embedded model through langchain-huggingface."""
+def run_rag(question: str, store: LabelledStore, scorer: HFScorer, *, enforce: bool = False,
+            chat: Any = None) -> dict[str, Any]:
+    """A plain RAG chain answered by the embedded model through langchain-huggingface (or by
+    `chat`); labels from `scorer`."""
     from langchain_core.output_parsers import StrOutputParser
     from langchain_core.prompts import ChatPromptTemplate
     from langchain_core.runnables import RunnablePassthrough
@@ -121,9 +123,10 @@ def run_rag(question: str, store: LabelledStore, scorer: HFScorer, *, enforce: b
     from ._callback import IFCCallbackHandler
     from ._chat_model import IFCChatModel
 
-    pipe = pipeline("text-generation", model=scorer.model, tokenizer=scorer.tokenizer,
-                    max_new_tokens=40, do_sample=False, return_full_text=False)
-    chat: Any = ChatHuggingFace(llm=HuggingFacePipeline(pipeline=pipe), tokenizer=scorer.tokenizer)
+    if chat is None:
+        pipe = pipeline("text-generation", model=scorer.model, tokenizer=scorer.tokenizer,
+                        max_new_tokens=40, do_sample=False, return_full_text=False)
+        chat = ChatHuggingFace(llm=HuggingFacePipeline(pipeline=pipe), tokenizer=scorer.tokenizer)
     handler = IFCCallbackHandler(PermissivePropagator(scorer), POLICY, query_label=QUERY_LABEL)
     if enforce:
         chat = IFCChatModel(inner=chat, ifc=handler)
@@ -153,6 +156,7 @@ def run_demo(scorer: HFScorer | None = None, out: TextIO = sys.stdout) -> None:
     print_table(rows, out)
     print("\nWith conservative labels every email would have been blocked: every prompt held the\n"
           "confidential and the untrusted document.", file=out)
+    enforce_table("LangChain", lambda r: run_agent_request(r, store, scorer, mode="enforce"), out)
     print("\n=== LangChain: a RAG chain answered by SmolLM2 through langchain-huggingface ===", file=out)
     for enforce in (False, True):
         res = run_rag("When is the office open?", store, scorer, enforce=enforce)

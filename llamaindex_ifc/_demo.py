@@ -14,8 +14,8 @@ from llama_index.core.llms.mock import MockFunctionCallingLLM
 from llama_index.core.tools import BaseTool, FunctionTool
 
 from ifc_core import DEFAULT_SYSTEM, HFScorer, PermissivePropagator
-from ifc_core._scenario import (POLICY, QUERY_LABEL, REQUESTS, Outcome, Request, print_table, scenario_action,
-                                scenario_store, short)
+from ifc_core._scenario import (POLICY, QUERY_LABEL, REQUESTS, Outcome, Request, enforce_table, print_table,
+                                scenario_action, scenario_store, short)
 
 from ._events import IFCEventHandler
 from ._retriever import IFCRetriever, labelled_retriever_tool
@@ -135,6 +135,14 @@ def run_query_engine(question: str, store: Any, scorer: HFScorer, ifc: IFCEventH
     return {"answer": answer, "decision": decision}
 
 
+def _fresh_run(request: Request, store: Any, scorer: HFScorer) -> Outcome:
+    ifc = IFCEventHandler.create(PermissivePropagator(scorer), POLICY, query_label=QUERY_LABEL).attach()
+    try:
+        return run_agent_request(request, store, ifc, mode="enforce")
+    finally:
+        ifc.detach()
+
+
 def run_demo(scorer: HFScorer | None = None, out: TextIO = sys.stdout) -> None:
     """Print the LlamaIndex part of `ifc demo`."""
     scorer = scorer or HFScorer.load()
@@ -147,6 +155,7 @@ def run_demo(scorer: HFScorer | None = None, out: TextIO = sys.stdout) -> None:
             o = run_agent_request(r, store, ifc)
             rows.append((r.text, o.permissive, o.conservative, "SENT" if o.sent else "BLOCKED"))
         print_table(rows, out)
+        enforce_table("LlamaIndex", lambda r: _fresh_run(r, store, scorer), out)
         print("\n=== LlamaIndex: a RetrieverQueryEngine answered by SmolLM2 (llama-index-llms-huggingface) ===",
               file=out)
         for enforce in (False, True):

@@ -9,7 +9,7 @@ carries the salary table (confidential), one that follows the injection (untrust
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -18,7 +18,7 @@ from ._policy import Policy
 from ._sources import LabelledSource
 
 __all__ = ["LATTICE", "DOCUMENTS", "POLICY", "QUERY_LABEL", "REQUESTS", "MIXED", "Request", "Outcome", "short",
-           "scenario_action", "scenario_store", "print_table"]
+           "scenario_action", "scenario_store", "print_table", "enforce_table"]
 
 LATTICE = Product(conf=Chain(["public", "internal", "confidential"]),
                   integrity=Chain(["trusted", "untrusted"]))
@@ -144,3 +144,21 @@ def scenario_store(client: Any = None, key: Any = None) -> Any:
                                key=key if key is not None else secrets.token_bytes(32))
     store.add(DOCUMENTS)
     return store
+
+
+def enforce_table(framework: str, run: Callable[[Request], Outcome], out: TextIO) -> None:
+    """The agent in enforce mode: the scenario's requests and the mixed one (shared by both demos)."""
+    print(f"\n=== {framework}: the same agent in enforce mode (estimate mode observes; enforce mode guards) ===",
+          file=out)
+    print("This agent acts on what it reads: it emails what it finds and obeys instructions in its\n"
+          "context. Each model call is labelled, and generated again without the parts its label\n"
+          "withholds; a call whose label exceeds its tool's sink is generated once more without them.\n",
+          file=out)
+    rows = [("request", "label", "email", "what the agent released")]
+    for r in [*REQUESTS, MIXED]:
+        o = run(r)
+        rows.append((r.text, o.permissive, "SENT" if o.sent else "not sent", o.reason.strip()[:60] or "(no email)"))
+    print_table(rows, out)
+    print("\nThe salary and the injected instruction never reach a call to send_email: the calls that\n"
+          "were released were generated without them. The mixed request's email holds the opening\n"
+          "hours only.", file=out)
