@@ -4,6 +4,7 @@
 
     conf = Chain(["public", "internal", "secret"])
     prop = PermissivePropagator(HFScorer.load())          # embedded SmolLM2, CPU or CUDA
+    # or a vLLM server: PermissivePropagator(VLLMScorer("http://127.0.0.1:8011/v1", model="smollm2"))
     d = prop.label(LabelledSource("q", "Who founded Acme?", conf.label("public")),
                    [LabelledSource("faq", "Acme was founded by Ada.", conf.label("public")),
                     LabelledSource("pay", "Ada earns 1M.", conf.label("secret"))],
@@ -30,7 +31,7 @@ from ._knn_store import KNNDatastore
 from ._propagators import ConservativePropagator, PermissivePropagator, Propagator
 from ._registry import PROPAGATORS, make_propagator, resolve_propagator
 from ._record import AuditLog, Candidate, Decision
-from ._scorer import Generation, HFScorer, ScoringRun
+from .scoring import Generation, HFScorer, MockScorer, Scorer, ScoringRun, VLLMScorer
 from ._search import Tolerance
 from ._sources import LabelledSource
 from ._tracker import FlowTracker, RunState, render_tool_calls
@@ -41,43 +42,46 @@ __all__ = [
     "CaseFormatError",
     "Chain",
     "ChatPrompt",
+    "ConservativePropagator",
+    "Decision",
+    "EMBEDDED_MODEL",
     "FlowCheck",
     "FlowTracker",
+    "Generation",
+    "HFScorer",
+    "IFCError",
     "IFCViolation",
     "IntrospectionPropagator",
     "KNNDatastore",
     "KNNLMPropagator",
     "LABEL_KEY",
     "LABEL_PROBLEM_KEY",
-    "LabelCodec",
-    "Policy",
-    "RunState",
-    "render_tool_calls",
-    "ConservativePropagator",
-    "Decision",
-    "EMBEDDED_MODEL",
-    "Generation",
-    "HFScorer",
-    "IFCError",
     "Label",
-    "Lattice",
+    "LabelCodec",
     "LabelledSource",
+    "Lattice",
     "LatticeError",
-    "PROPAGATORS",
+    "MockScorer",
     "ModelLoadError",
+    "PROPAGATORS",
     "PermissivePropagator",
+    "Policy",
     "Product",
     "Prompt",
     "Propagator",
     "Readers",
+    "RunState",
+    "Scorer",
     "ScoringError",
     "ScoringRun",
     "Tags",
     "Tolerance",
     "UnknownElementError",
+    "VLLMScorer",
     "embedded_model_path",
     "lattice_from_spec",
     "make_propagator",
     "parse_reliance",
+    "render_tool_calls",
     "resolve_propagator",
 ]

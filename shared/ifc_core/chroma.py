@@ -32,7 +32,7 @@ from ._codec import LABEL_KEY, LabelCodec
 from ._errors import IFCError
 from ._knn_store import KNNDatastore
 from ._lattice import Label, Lattice
-from ._scorer import HFScorer
+from .scoring.hf import HFScorer
 from ._sources import LabelledSource
 
 __all__ = ["LabelCodec", "LabelledStore", "MiniLMEmbedding", "Retrieved", "LABEL_KEY"]
