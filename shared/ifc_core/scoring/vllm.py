@@ -49,11 +49,12 @@ class VLLMScorer:
     (``--served-model-name``) and is checked against ``/v1/models`` before first use and on every
     response. `tokenizer`: None to tokenize on the server, or a local tokenizer (a folder path or a
     loaded Hugging Face tokenizer) that must tokenize exactly as the server does. `timeout`: the
-    deadline of one request, in seconds. Thread-safe; share one instance.
+    deadline of one request, in seconds. `transport`: an httpx transport (tests). Thread-safe;
+    share one instance.
     """
 
     def __init__(self, base_url: str, *, model: str, tokenizer: str | os.PathLike[str] | Any = None,
-                 timeout: float = 60.0, max_connections: int = 64) -> None:
+                 timeout: float = 60.0, max_connections: int = 64, transport: httpx.BaseTransport | None = None) -> None:
         if not base_url.rstrip("/").endswith("/v1"):
             raise ValueError(f"base_url: give the server's OpenAI API root ending in /v1, like "
                              f"http://127.0.0.1:8000/v1, not {base_url!r}")
@@ -69,7 +70,7 @@ class VLLMScorer:
 
             tokenizer = AutoTokenizer.from_pretrained(str(tokenizer), local_files_only=True)
         self.tokenizer = tokenizer
-        self._client = httpx.Client(timeout=httpx.Timeout(self.timeout),
+        self._client = httpx.Client(timeout=httpx.Timeout(self.timeout), transport=transport,
                                     limits=httpx.Limits(max_connections=max_connections,
                                                         max_keepalive_connections=max_connections))
         self._info: dict[str, Any] | None = None
