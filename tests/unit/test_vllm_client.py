@@ -120,3 +120,47 @@ def test_generation_drops_the_stop_token():
 
     g = scorer(answer).generate((1, 2, 3), 8)
     assert g.ids == (5, 6) and np.allclose(g.logprobs, [-0.1, -0.2])
+
+
+def test_api_key_goes_in_every_request():
+    seen = []
+
+    def handler(request):
+        seen.append(request.headers.get("authorization"))
+        return reply(200, CARD)
+
+    s = VLLMScorer("http://vllm.test/v1", model="smollm2", api_key="s3cret", transport=httpx.MockTransport(handler))
+    assert s.max_context == 255 and seen == ["Bearer s3cret"]
+
+
+def closed_port_url():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+
+
+def test_from_url_takes_the_only_served_model():
+    def handler(request):
+        return reply(200, {"data": [{"id": "only-one", "max_model_len": 99}]})
+
+    s = VLLMScorer.from_url("http://vllm.test/v1", transport=httpx.MockTransport(handler))
+    assert s.model == s.model_id == "only-one" and s.max_context == 98
+
+
+def test_cli_scorer_options(tmp_path, capsys):
+    from ifc_core.cli import main
+
+    case = {"id": "c", "lattice": CONF.spec(), "query": {"text": "Q?", "label": "public"},
+            "documents": [{"id": d.id, "text": d.text, "label": d.label.to_json()} for d in DOCS], "output": ANSWER}
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(json.dumps(case) + "\n")
+    url = closed_port_url()
+    assert main(["label", str(cases), "--scorer", url, "--model", "x"]) == 2
+    assert main(["label", str(cases), "--scorer-model", "smollm2"]) == 2
+    assert main(["label", str(cases), "--scorer", url]) == 2  # asks the server for its model first
+    err = capsys.readouterr().err
+    assert "not both" in err and "--scorer URL" in err and "unreachable" in err and "Traceback" not in err
+    out = tmp_path / "out.jsonl"
+    assert main(["label", str(cases), "-o", str(out), "--scorer", url, "--scorer-model", "smollm2"]) == 0
+    record = json.loads(out.read_text())
+    assert "unreachable" in record["fallback_reason"] and record["label"] == record["conservative_label"] == "secret"

@@ -49,12 +49,13 @@ class VLLMScorer:
     (``--served-model-name``) and is checked against ``/v1/models`` before first use and on every
     response. `tokenizer`: None to tokenize on the server, or a local tokenizer (a folder path or a
     loaded Hugging Face tokenizer) that must tokenize exactly as the server does. `timeout`: the
-    deadline of one request, in seconds. `transport`: an httpx transport (tests). Thread-safe;
-    share one instance.
+    deadline of one request, in seconds. `api_key`: sent as a bearer token (the server's
+    ``--api-key``). `transport`: an httpx transport (tests). Thread-safe; share one instance.
     """
 
     def __init__(self, base_url: str, *, model: str, tokenizer: str | os.PathLike[str] | Any = None,
-                 timeout: float = 60.0, max_connections: int = 64, transport: httpx.BaseTransport | None = None) -> None:
+                 timeout: float = 60.0, api_key: str | None = None, max_connections: int = 64,
+                 transport: httpx.BaseTransport | None = None) -> None:
         if not base_url.rstrip("/").endswith("/v1"):
             raise ValueError(f"base_url: give the server's OpenAI API root ending in /v1, like "
                              f"http://127.0.0.1:8000/v1, not {base_url!r}")
@@ -70,7 +71,8 @@ class VLLMScorer:
 
             tokenizer = AutoTokenizer.from_pretrained(str(tokenizer), local_files_only=True)
         self.tokenizer = tokenizer
-        self._client = httpx.Client(timeout=httpx.Timeout(self.timeout), transport=transport,
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+        self._client = httpx.Client(timeout=httpx.Timeout(self.timeout), transport=transport, headers=headers,
                                     limits=httpx.Limits(max_connections=max_connections,
                                                         max_keepalive_connections=max_connections))
         self._info: dict[str, Any] | None = None
@@ -120,7 +122,7 @@ class VLLMScorer:
             raise ScoringError(f"vLLM server {url}: no answer within the {self.timeout:g} s deadline") from None
         except httpx.ConnectError as exc:
             raise ScoringError(f"vLLM server {url} unreachable (is it running?): {exc}") from None
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise ScoringError(f"vLLM server {url}: the connection failed: {type(exc).__name__}: {exc}") from None
         try:
             data = json.loads(body)
