@@ -15,7 +15,8 @@ from itertools import product
 
 from tqdm import tqdm
 
-from ifc_core import Chain, HFScorer, LabelledSource, PermissivePropagator, ScoringRun, Tolerance
+from ifc_core import Chain, HFScorer, LabelledSource, PermissivePropagator, Tolerance
+from ifc_core.scoring import MemoScorer
 
 PAIRS = [
     (("The capital of Freedonia is Zelbrook.", "What is the capital of Freedonia?", "The capital of Freedonia is Zelbrook."),
@@ -74,23 +75,8 @@ def cases(seed: int = 0):
     return out
 
 
-class MemoRun(ScoringRun):
-    """Scores each (context, output) once across the whole sweep."""
-
-    memo: dict = {}
-
-    def score(self, contexts):
-        keys = [(tuple(c), self.output_ids) for c in contexts]
-        todo = [c for c, k in zip(contexts, keys) if k not in self.memo]
-        if todo:
-            for c, s in zip(todo, super().score(todo)):
-                self.memo[(tuple(c), self.output_ids)] = s
-        return [self.memo[k] for k in keys]
-
-
 def main() -> None:
-    scorer = HFScorer.load()
-    scorer.run = lambda output_ids: MemoRun(scorer, tuple(output_ids))  # type: ignore[method-assign]
+    scorer = MemoScorer(HFScorer.load())  # each (context, output) scored once across the sweep
     data = cases()
     rows = []
     settings = list(product(LAMBDAS, TOKEN_GUARDS))

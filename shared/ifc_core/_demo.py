@@ -8,7 +8,7 @@ from typing import TextIO
 
 from ._propagators import ConservativePropagator, PermissivePropagator
 from ._scenario import DOCUMENTS, QUERY_LABEL, print_table, short
-from ._scorer import HFScorer
+from .scoring.hf import HFScorer
 from ._sources import LabelledSource
 
 QUESTIONS = [

@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 
 from ._errors import ScoringError
-from ._knn_store import KNNDatastore, final_hidden
+from ._knn_store import KNNDatastore, hidden_states_of
 from ._lattice import Label, Lattice
 from ._prompt import ChatPrompt
 from ._propagators import Output, Propagator, _Inputs
 from ._search import Tolerance, search_label
 from ._record import Candidate, Decision
-from ._scorer import Generation, HFScorer
+from .scoring.base import Generation, Scorer
 from ._sources import LabelledSource
 
 __all__ = ["KNNLMPropagator"]
@@ -70,7 +70,7 @@ class KNNLMPropagator(Propagator):
 
     name = "knnlm"
 
-    def __init__(self, scorer: HFScorer, *, tolerance: Tolerance | float | None = None, alpha: float = 0.75,
+    def __init__(self, scorer: Scorer, *, tolerance: Tolerance | float | None = None, alpha: float = 0.75,
                  k: int = 16, temperature: float = 50.0, generation_alpha: float = 0.25,
                  generation_temperature: float = 200.0, datastore: KNNDatastore | None = None,
                  prompt: ChatPrompt | None = None, lattice: Lattice | None = None,
@@ -156,19 +156,9 @@ class KNNLMPropagator(Propagator):
 
     def _answer_pass(self, context: tuple[int, ...], y: tuple[int, ...], spent: list[Any]) -> tuple[Any, np.ndarray]:
         """One pass over [context; y]: the query vectors and LM log-probabilities of y."""
-        import torch
-
-        scorer = self._need_scorer()
-        if len(context) + len(y) > scorer.max_context:
-            raise ScoringError(f"question and output of {len(context) + len(y)} tokens exceed the model "
-                               f"window of {scorer.max_context}")
-        seq = torch.tensor([list(context) + list(y[:-1])], device=scorer.device)
-        out = scorer._forward(input_ids=seq, output_hidden_states=True, logits_to_keep=len(y))
-        spent.append(_Pass(1, seq.shape[1]))
-        hidden = final_hidden(scorer, out)[0, -len(y):].float()
-        lp = torch.log_softmax(out.logits[0].float(), dim=-1)
-        picked = lp.gather(-1, torch.tensor(y, device=lp.device)[:, None])[:, 0]
-        return hidden, picked.double().cpu().numpy()
+        hidden, lm = hidden_states_of(self._need_scorer()).answer(context, y)
+        spent.append(_Pass(1, len(context) + len(y) - 1))
+        return hidden, lm
 
     def _generate(self, inputs: _Inputs, docs: list[LabelledSource], max_new_tokens: int
                   ) -> tuple[tuple[int, ...], Generation]:
@@ -176,39 +166,30 @@ class KNNLMPropagator(Propagator):
         datastore holding exactly `docs`."""
         import torch
 
-        scorer = self._need_scorer()
+        hidden = hidden_states_of(self._need_scorer())
         store, passes, tokens = self.datastore_for(inputs, docs)
         context = self.prompt.build(inputs.query.text, []).ids
-        if len(context) + max_new_tokens > scorer.max_context:
-            raise ScoringError(f"question of {len(context)} tokens plus {max_new_tokens} new tokens "
-                               f"exceeds the model window of {scorer.max_context}")
-        inp = torch.tensor([list(context)], device=scorer.device)
-        cache = None
+        stepper = hidden.stepper(context, max_new_tokens)
         ids: list[int] = []
         mixed: list[float] = []
         lm_lp: list[float] = []
         queries: list[Any] = []
         for _ in range(max_new_tokens):
-            out = scorer._forward(input_ids=inp, cache=cache, use_cache=True, output_hidden_states=True,
-                                  logits_to_keep=1)
-            passes, tokens = passes + 1, tokens + inp.shape[1]
-            cache = scorer._cache_of(out)
-            h = final_hidden(scorer, out)[0, -1:].float()
-            p_lm = torch.softmax(out.logits[0, -1].float(), dim=-1).double().cpu().numpy()
+            h, p_lm = stepper.step()
             dist, vals = store.search(h, self.k)
             alpha, temp = self.generation_alpha, self.generation_temperature
             p = (1.0 - alpha) * p_lm if np.isfinite(dist).any() else p_lm.copy()
             for v in set(vals[0][vals[0] >= 0].tolist()):
                 p[v] += alpha * knn_probability(dist, vals, np.array([v]), temp)[0]
             tok = int(np.argmax(p))
-            if tok in scorer.stop_ids:
+            if tok in hidden.stop_ids:
                 break
             ids.append(tok)
             mixed.append(float(np.log(p[tok])))
             lm_lp.append(float(np.log(p_lm[tok])) if p_lm[tok] > 0 else -np.inf)
             queries.append(h)
-            inp = torch.tensor([[tok]], device=scorer.device)
+            stepper.feed(tok)
         stacked = torch.cat(queries) if queries else None
-        gen = _KNNGeneration(tuple(ids), np.asarray(mixed), passes, tokens, None,
-                             queries=stacked, lm_logprobs=np.asarray(lm_lp))
+        gen = _KNNGeneration(tuple(ids), np.asarray(mixed), passes + stepper.passes, tokens + stepper.tokens,
+                             None, queries=stacked, lm_logprobs=np.asarray(lm_lp))
         return context, gen

@@ -25,7 +25,7 @@ import numpy as np
 from ._errors import IFCError, ScoringError
 from ._lattice import Label, Lattice
 from ._prompt import ChatPrompt
-from ._scorer import HFScorer
+from .scoring.base import HiddenStates, Scorer
 from ._sources import LabelledSource
 
 __all__ = ["KNNDatastore"]
@@ -37,25 +37,12 @@ def fingerprint(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-_CHECKED: set[int] = set()  # models whose last hidden state was checked to be the head's input
-
-
-def final_hidden(scorer: HFScorer, out: Any) -> Any:
-    """The output head's input, from a forward pass run with ``output_hidden_states=True``.
-
-    Checked once per model against the logits at the last position: a model whose last hidden
-    state is not the head's input (some return it before the final norm) cannot be a kNN-LM.
-    """
-    hidden = out.hidden_states[-1]
-    if id(scorer.model) not in _CHECKED:
-        import torch
-
-        with torch.inference_mode():
-            again = scorer.model.get_output_embeddings()(hidden[:, -1:]).float()
-        if not torch.allclose(again, out.logits[:, -1:].float(), atol=0.05, rtol=0.02):
-            raise ScoringError(f"{scorer.model_id}: the last hidden state is not the output head's input; "
-                               "this model cannot be used as a kNN-LM")
-        _CHECKED.add(id(scorer.model))
+def hidden_states_of(scorer: Scorer) -> HiddenStates:
+    """The scorer's hidden-state capability, or a clear error for a backend without it."""
+    hidden = scorer.hidden_states
+    if hidden is None:
+        raise ScoringError(f"the kNN-LM propagator needs the model's hidden states, which "
+                           f"{type(scorer).__name__} does not expose; use an HFScorer (a local model)")
     return hidden
 
 
@@ -65,14 +52,15 @@ class _Encoder:
     _lock = threading.Lock()
     _cache: dict[tuple[str, str, str], tuple[Any, np.ndarray]] = {}  # (model, device, text): process-wide
 
-    def __init__(self, scorer: HFScorer, prompt: ChatPrompt) -> None:
+    def __init__(self, scorer: Scorer, prompt: ChatPrompt) -> None:
         self.scorer, self.prompt = scorer, prompt
+        self.hidden = hidden_states_of(scorer)
         self.context = prompt.build("", []).ids  # the document is the reply to an empty question
         self.passes = 0
         self.tokens = 0
 
     def _key(self, text: str) -> tuple[str, str, str]:
-        return self.scorer.model_id, str(self.scorer.device), text
+        return self.scorer.model_id, str(self.hidden.device), text
 
     def encode(self, texts: Sequence[str], batch_size: int = 8, progress: Any = None) -> list[tuple[Any, np.ndarray]]:
         """(keys on the model's device, values) per text."""
@@ -98,8 +86,6 @@ class _Encoder:
         return [results[i] for i in range(len(texts))]
 
     def _batch(self, texts: list[str]) -> list[tuple[Any, np.ndarray]]:
-        import torch
-
         scorer, ctx = self.scorer, self.context
         docs = [scorer.encode(t.strip()) for t in texts]
         for text, ids in zip(texts, docs):
@@ -108,20 +94,12 @@ class _Encoder:
             if len(ctx) + len(ids) > scorer.max_context:
                 raise ScoringError(f"a document of {len(ids)} tokens exceeds the model window of "
                                    f"{scorer.max_context}; split it into smaller documents before ingest")
-        width = len(ctx) + max(len(d) for d in docs)
-        input_ids = torch.zeros((len(docs), width), dtype=torch.long, device=scorer.device)
-        mask = torch.zeros_like(input_ids)
-        for row, ids in enumerate(docs):  # right padding: positions stay 0..n-1, padding is masked
-            seq = list(ctx) + list(ids)
-            input_ids[row, : len(seq)] = torch.tensor(seq, device=scorer.device)
-            mask[row, : len(seq)] = 1
-        out = scorer._forward(input_ids=input_ids, attention_mask=mask, output_hidden_states=True,
-                              logits_to_keep=1)
-        self.passes, self.tokens = self.passes + 1, self.tokens + int(mask.sum())
-        hidden = final_hidden(scorer, out).float()
+        seqs = [list(ctx) + list(ids) for ids in docs]
+        hidden = self.hidden.states(seqs)
+        self.passes, self.tokens = self.passes + 1, self.tokens + sum(len(s) for s in seqs)
         n = len(ctx)
-        return [(hidden[row, n - 1: n - 1 + len(ids)].clone(), np.asarray(ids, dtype=np.int64))
-                for row, ids in enumerate(docs)]
+        return [(h[n - 1: n - 1 + len(ids)].clone(), np.asarray(ids, dtype=np.int64))
+                for h, ids in zip(hidden, docs)]
 
 
 class KNNDatastore:
@@ -147,7 +125,7 @@ class KNNDatastore:
     # building and persistence ------------------------------------------------------------------
 
     @classmethod
-    def build(cls, scorer: HFScorer, documents: Iterable[LabelledSource], *, prompt: ChatPrompt | None = None,
+    def build(cls, scorer: Scorer, documents: Iterable[LabelledSource], *, prompt: ChatPrompt | None = None,
               persistent: bool = False, batch_size: int = 8, progress: bool = False,
               counter: list[Any] | None = None) -> KNNDatastore:
         """Encode `documents` (one forward pass per batch). Every document needs a label.
@@ -160,7 +138,7 @@ class KNNDatastore:
                 raise IFCError(f"document {d.id!r} has no label; a datastore only holds labelled documents")
         if len({d.id for d in docs}) != len(docs):
             raise IFCError("duplicate document ids; each document needs its own id")
-        encoder = _Encoder(scorer, prompt or ChatPrompt(scorer.tokenizer))
+        encoder = _Encoder(scorer, prompt or ChatPrompt(scorer))
         if counter is not None:
             counter.append(encoder)
         bar = None
@@ -175,8 +153,8 @@ class KNNDatastore:
                 bar.close()
         import torch
 
-        dim = int(scorer.model.config.hidden_size)
-        keys = torch.cat([k for k, _ in encoded]) if encoded else torch.zeros((0, dim), device=scorer.device)
+        dim = encoder.hidden.hidden_size
+        keys = torch.cat([k for k, _ in encoded]) if encoded else torch.zeros((0, dim), device=encoder.hidden.device)
         values = np.concatenate([v for _, v in encoded]) if encoded else np.zeros(0, np.int64)
         owners = np.concatenate([np.full(len(v), i) for i, (_, v) in enumerate(encoded)]) if encoded else np.zeros(0, np.int64)
         store = cls([d.id for d in docs], [fingerprint(d.text) for d in docs], [d.label for d in docs],  # type: ignore[misc]

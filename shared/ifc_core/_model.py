@@ -17,7 +17,7 @@ from typing import Any
 
 from ._errors import ModelLoadError
 
-__all__ = ["EMBEDDED_MODEL", "embedded_model_path", "cache_dir", "load_causal_lm"]
+__all__ = ["EMBEDDED_MODEL", "embedded_model_path", "embedded_model_dir", "cache_dir", "load_causal_lm"]
 
 EMBEDDED_MODEL = "SmolLM2-135M-Instruct"
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -41,6 +41,12 @@ def embedded_model_path() -> Path:
 def cache_dir() -> Path:
     """Where converted models are kept (``$IFC_CACHE_DIR`` or ``~/.cache/llm-ifc``)."""
     return Path(os.environ.get("IFC_CACHE_DIR") or Path.home() / ".cache" / "llm-ifc")
+
+
+def embedded_model_dir() -> Path:
+    """The embedded model as a Hugging Face folder (converted once from its GGUF file): what a
+    vLLM server is given to serve it."""
+    return _converted(embedded_model_path())
 
 
 def _converted(gguf: Path) -> Path:
@@ -84,7 +90,7 @@ def load_causal_lm(model: str | os.PathLike[str] | None = None, *, device: str |
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if model is None:
-        path, model_id = _converted(embedded_model_path()), EMBEDDED_MODEL
+        path, model_id = embedded_model_dir(), EMBEDDED_MODEL
     else:
         path = Path(model)
         if not path.exists():

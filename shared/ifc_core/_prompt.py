@@ -38,23 +38,22 @@ class Prompt:
 
 
 class ChatPrompt:
-    """Builds prompts with the tokenizer's chat template.
+    """Builds prompts with the model's chat template.
 
-    The user turn reads ``Documents:`` followed by one ``[id]`` block per document, then
-    ``Question: ...``. Document ids are shown as given, so a document keeps its identifier in
-    every restricted context.
+    `tokenization` is a `Scorer`, or anything with its `encode`, `decode` and `render_chat`.
+    The user turn reads ``Documents:`` followed by one ``[id]`` block per document,
+    then ``Question: ...``. Document ids are shown as given, so a document keeps its identifier
+    in every restricted context.
     """
 
-    def __init__(self, tokenizer: Any, *, system: str = DEFAULT_SYSTEM) -> None:
-        self.tokenizer = tokenizer
+    def __init__(self, tokenization: Any, *, system: str = DEFAULT_SYSTEM) -> None:
+        self.tokenization = tokenization
         self.system = system
-        rendered = tokenizer.apply_chat_template(
+        rendered = tokenization.render_chat(
             [
                 {"role": "system", "content": system},
                 {"role": "user", "content": f"Documents:\n{_MARK}Question: \x00"},
-            ],
-            tokenize=False,
-            add_generation_prompt=True,
+            ]
         )
         if rendered.count(_MARK) != 1 or rendered.count("\x00") != 1:
             raise ValueError("the tokenizer's chat template does not render message content verbatim")
@@ -65,7 +64,7 @@ class ChatPrompt:
         self._lock = threading.Lock()
 
     def _encode(self, text: str) -> tuple[int, ...]:
-        return tuple(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return tuple(self.tokenization.encode(text))
 
     def _piece(self, doc: LabelledSource) -> tuple[int, ...]:
         key = (doc.id, doc.text)
@@ -94,4 +93,4 @@ class ChatPrompt:
 
     def text(self, prompt: Prompt) -> str:
         """The prompt decoded back to text (for audits and tests)."""
-        return self.tokenizer.decode(list(prompt.ids))
+        return str(self.tokenization.decode(list(prompt.ids)))

@@ -20,8 +20,8 @@ from ._errors import IFCError, ScoringError
 from ._lattice import Label, Lattice
 from ._prompt import ChatPrompt
 from ._record import Candidate, Decision
-from ._scorer import Generation, HFScorer, ScoringRun
 from ._search import SearchBudget, Tolerance, search_label, token_view
+from .scoring.base import Generation, Scorer, ScoringRun
 from ._sources import LabelledSource
 
 __all__ = ["Propagator", "ConservativePropagator", "PermissivePropagator"]
@@ -73,7 +73,7 @@ class Propagator(ABC):
 
     name: ClassVar[str]
 
-    def __init__(self, scorer: HFScorer | None = None, *, prompt: ChatPrompt | None = None,
+    def __init__(self, scorer: Scorer | None = None, *, prompt: ChatPrompt | None = None,
                  lattice: Lattice | None = None) -> None:
         self.scorer = scorer
         self.lattice = lattice
@@ -86,14 +86,14 @@ class Propagator(ABC):
 
     @property
     def prompt(self) -> ChatPrompt:
-        """The prompt model (built lazily from the scorer's tokenizer)."""
+        """The prompt model (built lazily from the scorer's chat template)."""
         if self._prompt is None:
-            self._prompt = ChatPrompt(self._need_scorer().tokenizer)
+            self._prompt = ChatPrompt(self._need_scorer())
         return self._prompt
 
-    def _need_scorer(self) -> HFScorer:
+    def _need_scorer(self) -> Scorer:
         if self.scorer is None:
-            raise IFCError(f"{type(self).__name__} needs a scorer for this; pass HFScorer.load()")
+            raise IFCError(f"{type(self).__name__} needs a scorer for this; pass HFScorer.load() or VLLMScorer(url)")
         return self.scorer
 
     @abstractmethod
@@ -132,9 +132,10 @@ class Propagator(ABC):
         """
         start = time.perf_counter()
         inputs = _Inputs(query, documents, self.lattice)
-        text, ids = self._text(output)
+        text = ""
         spent: list[Any] = []
         try:
+            text, ids = self._text(output)  # a served scorer decodes ids remotely: inside the guard
             if inputs.problem:
                 raise IFCError(inputs.problem)
             if not text.strip():
@@ -191,6 +192,7 @@ class Propagator(ABC):
         return context, self._need_scorer().generate(context, max_new_tokens)
 
     def _text(self, output: Output) -> tuple[str, tuple[int, ...] | None]:
+        """The output as text, and its exact token ids when it was given as ids."""
         if isinstance(output, str):
             return output, None
         ids = tuple(int(t) for t in output)
@@ -209,7 +211,11 @@ class ConservativePropagator(Propagator):
               *, id: str | None = None) -> Decision:
         start = time.perf_counter()
         inputs = _Inputs(query, documents, self.lattice)
-        text, _ = self._text(output)
+        try:
+            text, _ = self._text(output)
+        except Exception as exc:  # the label needs no model; only the record's text is lost
+            text = ""
+            inputs.notes.append(f"output ids not decoded: {_reason(exc)}")
         return self._decision(inputs, "estimate", text, start, id)
 
     def enforce(self, query: LabelledSource, documents: Sequence[LabelledSource], *,
@@ -236,7 +242,7 @@ class PermissivePropagator(Propagator):
 
     name = "permissive"
 
-    def __init__(self, scorer: HFScorer, *, tolerance: Tolerance | float | None = None,
+    def __init__(self, scorer: Scorer, *, tolerance: Tolerance | float | None = None,
                  prompt: ChatPrompt | None = None, lattice: Lattice | None = None,
                  doc_order: Literal["label", "original"] = "label", max_candidates: int = 4096,
                  budget: SearchBudget | None = None) -> None:

@@ -9,7 +9,8 @@ from ._introspection import IntrospectionPropagator
 from ._knn import KNNLMPropagator
 from ._lattice import Lattice
 from ._propagators import ConservativePropagator, PermissivePropagator, Propagator
-from ._scorer import HFScorer
+from .scoring.base import Scorer
+from .scoring.hf import HFScorer
 
 __all__ = ["PROPAGATORS", "make_propagator", "resolve_propagator"]
 
@@ -19,7 +20,7 @@ PROPAGATORS: dict[str, type[Propagator]] = {
 }
 
 
-def make_propagator(name: str, scorer: HFScorer | None, **options: Any) -> Propagator:
+def make_propagator(name: str, scorer: Scorer | None, **options: Any) -> Propagator:
     """The propagator registered under `name`; `options` it does not take (a tolerance for one
     that has none) are ignored."""
     if name not in PROPAGATORS:

@@ -38,7 +38,7 @@ from ._errors import ConfigurationError, IFCError
 from ._gate import RetrievalGate
 from ._knn_store import KNNDatastore
 from ._lattice import Label, Lattice, as_label
-from ._scorer import HFScorer
+from .scoring.hf import HFScorer
 from ._sources import LabelledSource
 
 __all__ = ["LABEL_KEY", "LabelCodec", "LabelledStore", "MiniLMEmbedding", "Retrieved"]

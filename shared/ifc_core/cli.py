@@ -7,12 +7,28 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
+from typing import Any
 
 from ._errors import IFCError
 from ._registry import PROPAGATORS, make_propagator
 from ._search import Tolerance
 
 __all__ = ["main"]
+
+
+def _scorer(args: argparse.Namespace) -> Any:
+    """The scorer the options select: a vLLM server (--scorer URL) or a local model (--model)."""
+    if args.scorer:
+        if args.model:
+            raise IFCError("--scorer and --model both given: a served scorer (--scorer URL) or a local model (--model), not both")
+        from .scoring import VLLMScorer
+
+        return VLLMScorer.from_url(args.scorer, model=args.scorer_model)
+    if args.scorer_model:
+        raise IFCError("--scorer-model names the model a vLLM server serves; give --scorer URL with it")
+    from .scoring import HFScorer
+
+    return HFScorer.load(args.model)
 
 
 def _label(args: argparse.Namespace) -> int:
@@ -22,11 +38,7 @@ def _label(args: argparse.Namespace) -> int:
 
     cases = read_cases(args.cases, need_output=args.mode == "estimate")  # validate all first
     needs_model = args.propagator != "conservative" or args.mode == "enforce"
-    scorer = None
-    if needs_model:
-        from ._scorer import HFScorer
-
-        scorer = HFScorer.load(args.model)
+    scorer = _scorer(args) if needs_model else None
     options: dict[str, object] = {} if args.tolerance is None else {"tolerance": Tolerance(lam=args.tolerance)}
     knn = {"alpha": args.knn_alpha, "k": args.knn_k, "temperature": args.knn_temperature}
     options.update({k: v for k, v in knn.items() if v is not None})
@@ -78,11 +90,7 @@ def _eval(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise IFCError(f"{exc} (--lambdas takes numbers separated by commas, like 0.1,0.2)"
                        if "float" in str(exc) else str(exc)) from exc
-    scorer = None
-    if args.model:
-        from ._scorer import HFScorer
-
-        scorer = HFScorer.load(args.model)
+    scorer = _scorer(args) if args.model or args.scorer or args.scorer_model else None
     result = run_eval(config, scorer, log=lambda line: print(line, file=sys.stderr))
     path = write_report(result, args.report, command="ifc " + " ".join(sys.argv[1:] if args.argv is None else args.argv))
     print(f"report written to {path} ({result.seconds / 60:.1f} min)", file=sys.stderr)
@@ -96,6 +104,14 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scorer_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="local model folder or .gguf file (default: embedded SmolLM2)")
+    p.add_argument("--scorer", metavar="URL",
+                   help="score on a vLLM server instead, e.g. http://127.0.0.1:8011/v1 (docs/deployment.md)")
+    p.add_argument("--scorer-model", metavar="NAME",
+                   help="with --scorer: the served model name (default: the server's only model)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ifc", description="Information-flow labels for LLM outputs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -104,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("-o", "--output", help="write decision records here (JSONL); default: stdout")
     p.add_argument("--mode", choices=["estimate", "enforce"], default="estimate")
     p.add_argument("--propagator", choices=sorted(PROPAGATORS), default="permissive")
-    p.add_argument("--model", help="local model folder or .gguf file (default: embedded SmolLM2)")
+    _scorer_options(p)
     p.add_argument("--tolerance", type=float, help="λ: allowed perplexity growth factor minus one")
     p.add_argument("--knn-alpha", type=float, help="knnlm: interpolation weight α of the kNN distribution")
     p.add_argument("--knn-k", type=int, help="knnlm: number of neighbours")
@@ -129,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="synthetic cases for the ContextCite comparison (default 16, 32 ablations each)")
     e.add_argument("--lambdas", help="comma-separated λ values for the calibration sweep")
     e.add_argument("--seed", type=int, help="dataset seed (default 0)")
-    e.add_argument("--model", help="local model folder or .gguf file (default: embedded SmolLM2)")
+    _scorer_options(e)
     e.set_defaults(run=_eval)
     d = sub.add_parser("demo", help="a short scenario: conservative and permissive labels side by side")
     d.add_argument("--model", help="local model folder or .gguf file (default: embedded SmolLM2)")

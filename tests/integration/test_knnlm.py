@@ -188,6 +188,6 @@ def test_fails_closed_on_a_model_error_a_long_document_and_nan(scorer, documents
     def boom(**kwargs):
         raise RuntimeError("CUDA out of memory")
 
-    monkeypatch.setattr(scorer, "_forward", boom)
+    monkeypatch.setattr(scorer, "forward", boom)
     d = prop.label(query, documents, "Something new that needs a pass.")
     assert "out of memory" in d.fallback_reason and d.label == CONF.label("secret")

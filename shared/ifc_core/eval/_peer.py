@@ -19,7 +19,7 @@ import numpy as np
 from .._errors import IFCError
 from .._lattice import Label
 from .._prompt import DEFAULT_SYSTEM
-from .._scorer import HFScorer
+from ..scoring import HFScorer
 from ._cases import EvalCase
 
 __all__ = ["PeerResult", "contextcite"]
@@ -98,7 +98,7 @@ def contextcite(scorer: HFScorer, cases: Sequence[EvalCase], *, ablations: int =
                               prompt_template=DEFAULT_SYSTEM + "\n\nDocuments:\n{context}Question: {query}")
             _, prompt = citer._get_prompt_ids(return_prompt=True)
             citer._cache["output"] = prompt + case.output  # attribute our fixed output, not its own
-            with scorer._lock:
+            with scorer.lock:
                 scores = np.asarray(citer.get_attributions(verbose=False), dtype=float)
             by_doc = {d.id: float(s) for d, s in zip(case.documents, scores)}
             used = [d.label for d in case.documents if by_doc[d.id] > 0 and d.label is not None]

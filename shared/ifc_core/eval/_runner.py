@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -13,7 +12,7 @@ from tqdm.auto import tqdm
 
 from .._record import Decision
 from .._registry import PROPAGATORS, make_propagator
-from .._scorer import HFScorer, ScoringRun
+from ..scoring import HFScorer, MemoScorer, Scorer
 from .._search import Tolerance
 from ._cases import EvalCase
 from ._hard_eval import GROUPS, criterion_sweep, hard_data, hard_rows
@@ -89,39 +88,6 @@ class EvalResult:
         return asdict(self.config)
 
 
-class _MemoRun(ScoringRun):
-    """Scores each (context, output) once across the λ sweep."""
-
-    memo: dict[Any, Any] = {}
-
-    def score(self, contexts: Sequence[Sequence[int]]) -> list[Any]:
-        keys = [(tuple(c), self.output_ids) for c in contexts]
-        todo = [c for c, k in zip(contexts, keys) if k not in self.memo]
-        for c, s in zip(todo, super().score(todo) if todo else []):
-            self.memo[(tuple(c), self.output_ids)] = s
-        return [self.memo[k] for k in keys]
-
-
-@contextlib.contextmanager
-def _memoized(scorer: HFScorer) -> Iterator[None]:
-    """Within the block, every (context, output) pair is scored once (the scaling run, which
-    times decisions, stays outside)."""
-    original = scorer.run
-    scorer.run = lambda output_ids: _MemoRun(scorer, tuple(output_ids))  # type: ignore[method-assign]
-    _MemoRun.memo = {}
-    try:
-        yield
-    finally:
-        scorer.run = original  # type: ignore[method-assign]
-        _MemoRun.memo = {}
-
-
-def _threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
-
-
 def _label_all(name: str, prop: Any, cases: Sequence[EvalCase], mode: str, max_new_tokens: int,
                out: list[tuple[EvalCase, Decision]]) -> list[tuple[EvalCase, Decision]]:
     pairs = []
@@ -140,13 +106,12 @@ def case_set(cases: Sequence[EvalCase]) -> str:
     return cases[0].dataset if cases else "-"
 
 
-def run_eval(config: EvalConfig, scorer: HFScorer | None = None,
+def run_eval(config: EvalConfig, scorer: Scorer | None = None,
              log: Callable[[str], None] = lambda _: None) -> EvalResult:
     """Run everything `config` asks for on `scorer` (default: the embedded model)."""
     start = time.perf_counter()
     scorer = scorer or HFScorer.embedded()
-    result = EvalResult(config, device=f"{scorer.device} ({str(scorer.model.dtype).replace('torch.', '')}, "
-                                        f"{_threads()} torch threads)")
+    result = EvalResult(config, device=scorer.describe())
     data: dict[str, list[EvalCase]] = {}
     if "synthetic" in config.datasets:
         data["synthetic"] = synthetic_cases(config.synthetic, seed=config.seed)
@@ -162,19 +127,22 @@ def run_eval(config: EvalConfig, scorer: HFScorer | None = None,
     data.update(hard_data([d for d in config.datasets if d in GROUPS], config.hard, config.seed, scorer,
                           config.max_new_tokens, result.skipped))
     log(", ".join(f"{k}: {len(v)} cases" for k, v in data.items()))
-    props = {name: make_propagator(name, scorer) for name in config.propagators}
-    with _memoized(scorer):  # the λ sweep re-scores the estimate stage's contexts for free
-        _estimate_and_enforce(data, props, config, result)
-        result.metrics += hard_rows(data, scorer, config.criteria, "permissive" in props, result.decisions)
-        if "permissive" in props:  # the sweep calibrates the permissive propagator's λ
-            base = [c for k in ("synthetic", "news") for c in data.get(k, [])]
-            result.sweep = _sweep(scorer, base, config)
-            hard = [c for k in GROUPS if k != "two-hop" for c in data.get(k, [])]
-            result.sweep += criterion_sweep({"synthetic+news": base, "hard": hard, "two-hop": data.get("two-hop", [])},
-                                            scorer, config.criteria, config.lambdas)
+    memo = MemoScorer(scorer)  # the λ sweeps re-score the estimate stage's contexts for free
+    props = {name: make_propagator(name, memo) for name in config.propagators}
+    _estimate_and_enforce(data, props, config, result)
+    result.metrics += hard_rows(data, memo, config.criteria, "permissive" in props, result.decisions)
+    if "permissive" in props:  # the sweep calibrates the permissive propagator's λ
+        base = [c for k in ("synthetic", "news") for c in data.get(k, [])]
+        result.sweep = _sweep(memo, base, config)
+        hard = [c for k in GROUPS if k != "two-hop" for c in data.get(k, [])]
+        result.sweep += criterion_sweep({"synthetic+news": base, "hard": hard, "two-hop": data.get("two-hop", [])},
+                                        memo, config.criteria, config.lambdas)
     result.scaling = _scaling(scorer, config, [n for n in ("permissive", "knnlm", "introspection") if n in props])
     if "synthetic" in data and config.peer:
-        result.peer = _peer(scorer, data["synthetic"], props, config, result.decisions)
+        if isinstance(scorer, HFScorer):
+            result.peer = _peer(scorer, data["synthetic"], config, result.decisions)
+        else:  # ContextCite runs the model itself: it needs the local model, not a served one
+            log(f"peer comparison skipped: ContextCite needs an HFScorer, not {type(scorer).__name__}")
     result.seconds = time.perf_counter() - start
     return result
 
@@ -198,9 +166,9 @@ def _estimate_and_enforce(data: dict[str, list[EvalCase]], props: dict[str, Any]
         for name, pairs in enforced.items():
             result.metrics.append(summarise("synthetic", name, "enforce", pairs, reference or None))
 
-def _sweep(scorer: HFScorer, cases: list[EvalCase], config: EvalConfig) -> list[dict[str, Any]]:
+def _sweep(scorer: Scorer, cases: list[EvalCase], config: EvalConfig) -> list[dict[str, Any]]:
     """Improvement and unsafe share of the permissive propagator over λ, with and without the
-    per-token guard (run inside `_memoized`, so contexts already scored cost nothing)."""
+    per-token guard (on a `MemoScorer`, so contexts already scored cost nothing)."""
     rows = []
     for lam, guard in tqdm([(lam, g) for g in (2.0, None) for lam in config.lambdas] if cases else [],
                            desc="λ sweep", leave=False):
@@ -234,7 +202,7 @@ def supported_lambda(sweep: list[dict[str, Any]], guard: float | None = 2.0, cri
     return min(safe, key=lambda r: (-(r["exact"] or 0.0), -(r["improved"] or 0.0), r["lam"]))["lam"]
 
 
-def _scaling(scorer: HFScorer, config: EvalConfig, names: list[str]) -> list[dict[str, Any]]:
+def _scaling(scorer: Scorer, config: EvalConfig, names: list[str]) -> list[dict[str, Any]]:
     """Time per estimate decision against the number of documents (one-fact chain cases)."""
     rows = []
     for n in tqdm(config.scaling, desc="scaling", leave=False):
@@ -253,7 +221,7 @@ def _scaling(scorer: HFScorer, config: EvalConfig, names: list[str]) -> list[dic
     return rows
 
 
-def _peer(scorer: HFScorer, cases: list[EvalCase], props: dict[str, Any], config: EvalConfig,
+def _peer(scorer: HFScorer, cases: list[EvalCase], config: EvalConfig,
           decisions: list[tuple[EvalCase, Decision]]) -> list[dict[str, Any]]:
     """ContextCite against the permissive propagator on the same synthetic cases."""
     from ._peer import contextcite

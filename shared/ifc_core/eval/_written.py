@@ -24,7 +24,7 @@ def model_written_cases(scorer: Any, n: int = 30, *, seed: int = 0, max_new_toke
                         tries: int = 3, dropped: list[str] | None = None) -> list[EvalCase]:
     """Up to `n` kept cases from at most `tries * n` generations (seeded; greedy decoding)."""
     rng = random.Random(f"model-written:{seed}")
-    prompt = ChatPrompt(scorer.tokenizer)
+    prompt = ChatPrompt(scorer)
     cases: list[EvalCase] = []
     for i in range(tries * n):
         if len(cases) == n:

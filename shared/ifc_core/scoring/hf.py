@@ -1,14 +1,16 @@
-"""The influence scorer: log-likelihoods of a fixed output under many candidate contexts.
+"""`HFScorer`: any local causal LM from `transformers`, in process.
 
-`HFScorer` wraps any local causal LM from `transformers`. Scoring is exact teacher forcing; the
-speed comes from work that is shared, never from approximation:
+Scoring is exact teacher forcing; the speed comes from work that is shared, never from
+approximation:
 
-- a `ScoringRun` scores one output; its first (longest) context is prefilled once and its KV cache
-  kept, and every later context reuses the cache up to their longest common token prefix;
+- a run scores one output; its first (longest) context is prefilled once and its KV cache kept,
+  and every later context reuses the cache up to their longest common token prefix;
 - all contexts of one call go through the model in padded batches: each row sees the shared cache
   up to its own common prefix (the rest is masked), then its own remaining tokens, left-padded so
   that the output positions line up and ``logits_to_keep`` keeps only those;
 - log-softmax is taken in float32 whatever the model's dtype.
+
+It is the one backend with the hidden-state capability (`hidden_states`, for kNN-LM).
 """
 
 from __future__ import annotations
@@ -17,28 +19,17 @@ import inspect
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ._errors import ScoringError
+from .._errors import ScoringError
+from .base import Generation, Message, ScoringRun, check_window
 
-__all__ = ["HFScorer", "ScoringRun", "Generation"]
+__all__ = ["HFScorer", "HFScoringRun"]
 
 _EMBEDDED: dict[str, HFScorer] = {}
 _EMBEDDED_LOCK = threading.Lock()
-
-
-@dataclass(frozen=True)
-class Generation:
-    """A greedy generation: token ids (stop token excluded) and each token's log-probability."""
-
-    ids: tuple[int, ...]
-    logprobs: np.ndarray
-    passes: int
-    tokens: int
-    _cache: Any = None  # KV cache of context + ids[:-1], to seed a ScoringRun
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -67,16 +58,17 @@ class HFScorer:
         eos = model.generation_config.eos_token_id if model.generation_config else None
         eos = eos if eos is not None else tokenizer.eos_token_id
         self.stop_ids = frozenset(eos if isinstance(eos, (list, tuple)) else [eos]) - {None}
-        self._lock = threading.Lock()  # one forward pass at a time: deterministic and bounded memory
+        self.lock = threading.Lock()  # one forward pass at a time: deterministic and bounded memory
         # transformers 5.x renamed the forward argument `past_key_values` to `cache`.
         params = inspect.signature(model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        self._hidden: Any = None
 
     @classmethod
     def load(cls, model: str | os.PathLike[str] | None = None, *, device: str | None = None,
              dtype: str | None = None, **kwargs: Any) -> HFScorer:
         """Load a local model (None: the embedded SmolLM2-135M-Instruct) and wrap it."""
-        from ._model import load_causal_lm
+        from .._model import load_causal_lm
 
         lm, tokenizer, model_id = load_causal_lm(model, device=device, dtype=dtype)
         return cls(lm, tokenizer, model_id=model_id, **kwargs)
@@ -89,45 +81,68 @@ class HFScorer:
                 _EMBEDDED["scorer"] = cls.load()
             return _EMBEDDED["scorer"]
 
+    # tokenization -------------------------------------------------------------------------------
+
     def encode(self, text: str) -> tuple[int, ...]:
         """Token ids of `text` with no special tokens added."""
         return tuple(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def decode(self, ids: Sequence[int]) -> str:
+        """Text of `ids`, special tokens skipped."""
         return self.tokenizer.decode(list(ids), skip_special_tokens=True)
 
-    def run(self, output_ids: Sequence[int]) -> ScoringRun:
-        """A scoring run for one fixed output; see `ScoringRun.score`."""
-        return ScoringRun(self, tuple(output_ids))
+    def render_chat(self, messages: Sequence[Message]) -> str:
+        """The tokenizer's chat template applied to `messages`, assistant turn opened."""
+        return str(self.tokenizer.apply_chat_template([dict(m) for m in messages], tokenize=False,
+                                                      add_generation_prompt=True))
 
-    def _forward(self, cache: Any = None, **kwargs: Any) -> Any:
+    def describe(self) -> str:
+        import torch
+
+        dtype = str(self.model.dtype).replace("torch.", "")
+        return f"{self.device} ({dtype}, {torch.get_num_threads()} torch threads)"
+
+    # scoring and generation ---------------------------------------------------------------------
+
+    def run(self, output_ids: Sequence[int]) -> HFScoringRun:
+        """A scoring run for one fixed output; see `ScoringRun.score`."""
+        return HFScoringRun(self, output_ids)
+
+    @property
+    def hidden_states(self) -> Any:
+        """The hidden-state capability (kNN-LM): `ifc_core.scoring.hf_hidden.HFHiddenStates`."""
+        if self._hidden is None:
+            from .hf_hidden import HFHiddenStates
+
+            self._hidden = HFHiddenStates(self)
+        return self._hidden
+
+    def forward(self, cache: Any = None, **kwargs: Any) -> Any:
+        """One forward pass of the model under the scorer's lock (HF backend internals)."""
         import torch
 
         if cache is not None:
             kwargs[self._cache_kw] = cache
-        with self._lock, torch.inference_mode():
+        with self.lock, torch.inference_mode():
             return self.model(**kwargs)
 
-    def _cache_of(self, out: Any) -> Any:
+    def cache_of(self, out: Any) -> Any:
+        """The KV cache a forward pass returned."""
         return out[self._cache_kw] if self._cache_kw in out else out.past_key_values
 
     def generate(self, context_ids: Sequence[int], max_new_tokens: int = 128) -> Generation:
         """Greedy decoding from `context_ids`; stops at the model's stop token."""
         import torch
 
-        if len(context_ids) + max_new_tokens > self.max_context:
-            raise ScoringError(
-                f"prompt of {len(context_ids)} tokens plus {max_new_tokens} new tokens exceeds the "
-                f"model window of {self.max_context}; retrieve fewer or shorter documents"
-            )
+        check_window(self, context_ids, max_new_tokens)
         ids: list[int] = []
         logprobs: list[float] = []
         inp = torch.tensor([list(context_ids)], device=self.device)
         cache, passes, tokens = None, 0, 0
         for _ in range(max_new_tokens):
-            out = self._forward(input_ids=inp, cache=cache, use_cache=True, logits_to_keep=1)
+            out = self.forward(input_ids=inp, cache=cache, use_cache=True, logits_to_keep=1)
             passes, tokens = passes + 1, tokens + inp.shape[1]
-            cache = self._cache_of(out)
+            cache = self.cache_of(out)
             lp = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
             tok = int(torch.argmax(lp))
             if tok in self.stop_ids:
@@ -138,42 +153,28 @@ class HFScorer:
         return Generation(tuple(ids), np.asarray(logprobs, dtype=np.float64), passes, tokens, cache)
 
 
-class ScoringRun:
-    """Scores one fixed output y under many contexts: per-token log p(y_t | context, y_<t).
+class HFScoringRun(ScoringRun):
+    """A scoring run that keeps the KV cache of its longest context and reuses shared prefixes."""
 
-    Counts the model passes and tokens it processed (`passes`, `tokens`) for the decision record.
-    """
+    scorer: HFScorer
 
-    def __init__(self, scorer: HFScorer, output_ids: tuple[int, ...]) -> None:
-        if not output_ids:
-            raise ScoringError("the output is empty; there is nothing to score")
-        self.scorer = scorer
-        self.output_ids = output_ids
-        self.passes = 0
-        self.tokens = 0
+    def __init__(self, scorer: HFScorer, output_ids: Sequence[int]) -> None:
+        super().__init__(scorer, output_ids)
         self._base: tuple[int, ...] | None = None  # context + y[:-1] held in _cache
         self._cache: Any = None
 
     def seed(self, context_ids: Sequence[int], generation: Generation) -> np.ndarray:
         """Reuse a generation's KV cache as the shared prefix; returns its (root) scores."""
-        if generation.ids != self.output_ids or generation._cache is None:
-            raise ScoringError("seed() needs the generation of this run's own output")
+        scores = super().seed(context_ids, generation)
+        if generation._cache is None:
+            raise ScoringError("seed() needs a generation of this scorer (with its KV cache)")
         self._base = tuple(context_ids) + self.output_ids[:-1]
         self._cache = generation._cache
-        return generation.logprobs
+        return scores
 
-    def score(self, contexts: Sequence[Sequence[int]]) -> list[np.ndarray]:
-        """Per-token log-probabilities of the output after each context, in float64 arrays."""
-        if not contexts:
-            return []
+    def _score(self, contexts: list[tuple[int, ...]]) -> list[np.ndarray]:
         y = self.output_ids
-        seqs = [tuple(c) + y[:-1] for c in contexts]
-        for c in contexts:
-            if len(c) + len(y) > self.scorer.max_context:
-                raise ScoringError(
-                    f"context of {len(c)} tokens plus the {len(y)}-token output exceeds the model "
-                    f"window of {self.scorer.max_context}"
-                )
+        seqs = [c + y[:-1] for c in contexts]
         results: dict[int, np.ndarray] = {}
         todo = list(range(len(seqs)))
         if self._base is None:
@@ -209,13 +210,13 @@ class ScoringRun:
     def _prefill(self, seq: tuple[int, ...]) -> np.ndarray:
         import torch
 
-        out = self.scorer._forward(
+        out = self.scorer.forward(
             input_ids=torch.tensor([seq], device=self.scorer.device),
             use_cache=True,
             logits_to_keep=len(self.output_ids),
         )
         self.passes, self.tokens = self.passes + 1, self.tokens + len(seq)
-        self._base, self._cache = seq, self.scorer._cache_of(out)
+        self._base, self._cache = seq, self.scorer.cache_of(out)
         return self._logprobs(out.logits)[0]
 
     def _batch(self, rows: list[int], seqs: list[tuple[int, ...]], reuse: dict[int, int]) -> dict[int, np.ndarray]:
@@ -243,7 +244,7 @@ class ScoringRun:
                   layer.values[:, :, :shared].expand(n, -1, -1, -1).contiguous())
                  for layer in self._cache.layers]
             )
-        out = self.scorer._forward(
+        out = self.scorer.forward(
             input_ids=input_ids, attention_mask=mask, position_ids=positions,
             cache=cache, use_cache=cache is not None, logits_to_keep=len(self.output_ids),
         )
