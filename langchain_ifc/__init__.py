@@ -16,7 +16,7 @@ from ._callback import IFCCallbackHandler, ifc_session
 from ._chat_model import IFCChatModel
 from ._middleware import IFCMiddleware
 from ._retriever import IFCRetriever, labelled_retriever_tool
-from ._tools import GuardedTool, guard_tool
+from ._tools import GuardedTool, guard_tool, guard_tools
 
 __all__ = [
     "GuardedTool",
@@ -27,6 +27,7 @@ __all__ = [
     "IFCViolation",
     "Policy",
     "guard_tool",
+    "guard_tools",
     "ifc_session",
     "labelled_retriever_tool",
 ]

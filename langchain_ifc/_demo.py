@@ -142,6 +142,26 @@ def run_rag(question: str, store: LabelledStore, scorer: HFScorer, *, enforce: b
     return {"answer": answer, "decision": handler.decisions(run_id)[-1]}
 
 
+def show_approval(store: LabelledStore, scorer: HFScorer, out: TextIO) -> None:
+    """The salary email paused for a reviewer, who sees the exact call and rejects it."""
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.types import Command
+
+    salary = REQUESTS[1]
+    middleware = IFCMiddleware(PermissivePropagator(scorer), POLICY, query_label=QUERY_LABEL, on_violation="interrupt")
+    agent, outbox = hr_agent(store, salary, middleware=[middleware], checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "demo-approval"}}
+    (pending,) = agent.invoke({"messages": [{"role": "user", "content": salary.text}]}, config=config)["__interrupt__"]
+    request = pending.value
+    print("\n=== LangChain: a reviewer decides (on_violation='interrupt', the HITL decision format) ===", file=out)
+    print(f"  tool:    {request['tool']} (call {request['tool_call_id']})\n  args:    {request['args']}\n"
+          f"  label:   {request['label']}\n  sink:    {request['sink']}\n  digest:  {request['digest']}", file=out)
+    answer = {"decisions": [{"type": "reject", "message": "no salaries by email"}], "ifc_digest": request["digest"]}
+    agent.invoke(Command(resume=answer), config=config)
+    print(f"  answer:  {answer}\n  email:   {'SENT' if outbox else 'not sent'} (the answer must echo the digest: a call "
+          "changed since it was shown is asked again)", file=out)
+
+
 def run_demo(scorer: HFScorer | None = None, out: TextIO = sys.stdout) -> None:
     """Print the LangChain part of `ifc demo`."""
     scorer = scorer or HFScorer.load()
@@ -156,6 +176,7 @@ def run_demo(scorer: HFScorer | None = None, out: TextIO = sys.stdout) -> None:
     print_table(rows, out)
     print("\nWith conservative labels every email would have been blocked: every prompt held the\n"
           "confidential and the untrusted document.", file=out)
+    show_approval(store, scorer, out)
     enforce_table("LangChain", lambda r: run_agent_request(r, store, scorer, mode="enforce"), out)
     print("\n=== LangChain: a RAG chain answered by SmolLM2 through langchain-huggingface ===", file=out)
     for enforce in (False, True):

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from langchain_core.callbacks import CallbackManagerForToolRun
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import ConfigDict
 
-from ifc_core import IFCViolation
+from ifc_core import ConfigurationError, IFCViolation
 
 from ._callback import IFCCallbackHandler
 
-__all__ = ["guard_tool", "GuardedTool"]
+__all__ = ["GuardedTool", "guard_tool", "guard_tools"]
 
 
 class GuardedTool(BaseTool):
@@ -43,10 +44,22 @@ def guard_tool(tool: BaseTool, ifc: IFCCallbackHandler, *, on_violation: Literal
 
     `ifc` is the `IFCCallbackHandler` attached to the run (it knows the label of the output that
     produced the call). ``on_violation="error"`` returns an error result the model can read (the
-    chain goes on); ``"raise"`` raises `IFCViolation`.
+    chain goes on); ``"raise"`` raises `IFCViolation`. A tool the policy gives no sink is refused
+    here (undeclared sinks are closed), with the closest name the policy has.
     """
+    if on_violation not in ("error", "raise"):
+        raise ConfigurationError("guard_tool.on_violation: use 'error' or 'raise'")
+    ifc.tracker.policy.check_guarded([tool.name])
     return GuardedTool(
         name=tool.name, description=tool.description, args_schema=tool.args_schema,
         return_direct=tool.return_direct, response_format=tool.response_format,
         inner=tool, ifc=ifc, on_violation=on_violation, handle_tool_error=on_violation == "error",
     )
+
+
+def guard_tools(tools: Sequence[BaseTool], ifc: IFCCallbackHandler, *,
+                on_violation: Literal["error", "raise"] = "error") -> list[GuardedTool]:
+    """`guard_tool` for every tool of an agent, once the policy is checked against all of them:
+    every tool it names must be among `tools` ("did you mean ...?"), and every tool needs a sink."""
+    ifc.tracker.policy.check_tools([t.name for t in tools])
+    return [guard_tool(t, ifc, on_violation=on_violation) for t in tools]

@@ -16,7 +16,8 @@ from ifc_core import IFCViolation, Policy
 from ._events import IFCEventHandler
 from ._llm import IFCLLM
 from ._retriever import IFCLabelledNodes, IFCNodePostprocessor, IFCRetriever, MiniLMEmbedModel, labelled_retriever_tool
-from ._tools import IFCApprovalRequired, IFCApprovalResponse, IFCViolationEvent, guard_tool, raise_on_violation
+from ._tools import (IFCApprovalRequired, IFCApprovalResponse, IFCViolationEvent, guard_tool, guard_tools,
+                     raise_on_violation)
 
 __all__ = [
     "IFCApprovalRequired",
@@ -31,6 +32,7 @@ __all__ = [
     "MiniLMEmbedModel",
     "Policy",
     "guard_tool",
+    "guard_tools",
     "labelled_retriever_tool",
     "raise_on_violation",
 ]

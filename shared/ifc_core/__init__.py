@@ -12,6 +12,7 @@
     d.label, d.conservative_label   # public, secret
 """
 
+from ._approval import DECISIONS, Review, approval_request, call_digest, read_review
 from ._account import WITHHELD, DocumentView, PromptAccount, PromptMessage, render_tool_calls, template_literals
 from ._attest import ATTEST_KEY, KEY_ENV, MAC_KEY, Attestor, RecordSeal, Signer, digest
 from ._codec import LABEL_KEY, LABEL_PROBLEM_KEY, LabelCodec
@@ -55,6 +56,7 @@ __all__ = [
     "ChatPrompt",
     "ConfigurationError",
     "ConservativePropagator",
+    "DECISIONS",
     "DEFAULT_SYSTEM",
     "Decision",
     "DocumentView",
@@ -93,6 +95,7 @@ __all__ = [
     "Readers",
     "RecordSeal",
     "RetrievalGate",
+    "Review",
     "RunState",
     "Scorer",
     "ScoringError",
@@ -103,12 +106,15 @@ __all__ = [
     "UnknownElementError",
     "VLLMScorer",
     "WITHHELD",
+    "approval_request",
     "as_label",
+    "call_digest",
     "digest",
     "embedded_model_path",
     "lattice_from_spec",
     "make_propagator",
     "parse_reliance",
+    "read_review",
     "render_tool_calls",
     "resolve_propagator",
     "template_literals",

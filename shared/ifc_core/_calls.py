@@ -3,11 +3,15 @@ very call (the part of `FlowTracker` that decides them; mixed into it)."""
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 import time
 from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ._account import Known
+from ._attest import digest
 from ._errors import IFCViolation
 from ._lattice import Label
 from ._policy import FlowCheck
@@ -17,6 +21,13 @@ if TYPE_CHECKING:
     from ._tracker import FlowTracker
 
 __all__ = ["CallChecks", "args_key"]
+
+
+def _quotes(value: str, text: str) -> bool:
+    """Whether `value` quotes `text`: 12 characters in a row, or a number, in common."""
+    match = difflib.SequenceMatcher(None, value, text, autojunk=False).find_longest_match(0, len(value), 0, len(text))
+    numbers = set(re.findall(r"\d[\d,.:/-]*\d", value)) & set(re.findall(r"\d[\d,.:/-]*\d", text))
+    return match.size >= 12 or bool(numbers)
 
 
 def args_key(args: Mapping[str, Any] | None) -> str:
@@ -85,9 +96,36 @@ class CallChecks:
                     return st.by_tool_call[tool_call_id][2]
         return None
 
-    def record_approval(self: FlowTracker, key: Hashable | None, check: FlowCheck, approved: bool,
-                        answer: Any = None) -> None:
-        """Audit a reviewer's answer on a refused call (run, call, label, sink, answer, time)."""
+    def check_edit(self: FlowTracker, key: Hashable | None, check: FlowCheck, original: Mapping[str, Any] | None,
+                   edited: Mapping[str, Any]) -> FlowCheck:
+        """Check a call a reviewer edited, before it runs. An edit approves what it keeps as it was
+        shown (as an approval approves the whole call); each changed argument carries the
+        reviewer's label (the query's) joined with the labels of every registered source or
+        earlier answer its text contains. So an edit cannot smuggle data above the sink."""
+        label = self.query_label
+        original = original or {}
+        known = self._withholdable(key)
+        for name, value in edited.items():
+            if name in original and args_key({"v": original[name]}) == args_key({"v": value}):
+                continue  # shown to the reviewer and kept: approved
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+            label = label.join(self.lattice.join_all(k.label for k in known if k.label is not None
+                                                     and _quotes(text, k.text)))
+        return self.policy.check(check.tool, label, edited, tool_call_id=check.tool_call_id,
+                                 provenance="a call edited by a reviewer, checked again")
+
+    def _withholdable(self: FlowTracker, key: Hashable | None) -> list[Known]:
+        st = self.get(key) if key is not None else None
+        if st is None:
+            return []
+        with st.lock:
+            return [Known(s.text, "source", s.label, s.id) for s in st.sources.values()] + list(st.outputs)
+
+    def record_approval(self: FlowTracker, key: Hashable | None, check: FlowCheck, review: Any,
+                        args: Mapping[str, Any] | None = None, answer: Any = None) -> None:
+        """Audit a reviewer's answer on a refused call: run or thread, tool-call id, argument
+        digest, the answer and the time."""
         if self.audit:
-            self.audit.write({"event": "ifc.approval", "run": str(key), "approved": bool(approved),
-                              "answer": answer, "time": time.time(), **check.to_dict()})
+            self.audit.write({"event": "ifc.approval", "run": None if key is None else str(key),
+                              "decision": getattr(review, "kind", review), "answer": answer,
+                              "args_digest": digest(args_key(args)), "time": time.time(), **check.to_dict()})

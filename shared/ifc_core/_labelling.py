@@ -274,10 +274,11 @@ class Labelling:
                     generate: Callable[[list[str] | None], tuple[str, Sequence[Mapping[str, Any]]]]
                     ) -> tuple[str, list[Mapping[str, Any]]]:
         """One more generation for calls whose sink the label exceeds (see `enforce`)."""
-        over = [c for c in calls if not decision.label <= self.policy.sink(str(c.get("name")))]
-        if not over:
+        sinks = {str(c.get("name")): self.policy.sink(str(c.get("name"))) for c in calls}
+        over = [c for c in calls if (s := sinks[str(c.get("name"))]) is not None and not decision.label <= s]
+        if not over:  # (a call to a tool with no sink is refused whatever is withheld)
             return content, calls
-        sink = self.lattice.meet_all(self.policy.sink(str(c.get("name"))) for c in over)
+        sink = self.lattice.meet_all(s for c in over if (s := sinks[str(c.get("name"))]) is not None)
         assert question.label is not None
         if not question.label <= sink:  # what is always shown is already above the sink: nothing to gain
             return content, calls

@@ -40,7 +40,7 @@ DOCUMENTS = [
 ]
 
 QUERY_LABEL = _lab("public", "trusted")
-POLICY = Policy(LATTICE, sinks={"send_email": QUERY_LABEL})
+POLICY = Policy(LATTICE, sinks={"send_email": QUERY_LABEL, "search_docs": LATTICE.top})
 
 
 @dataclass(frozen=True)

@@ -128,13 +128,6 @@ def test_injected_calls_never_run_with_a_trusted_label(framework, page, address)
 
 
 # benign requests: the scenario's outcomes, and the benign half of a mixed request -----------------
-@pytest.fixture(scope="module")
-def store():
-    from ifc_core._scenario import scenario_store
-
-    return scenario_store()
-
-
 @pytest.mark.parametrize("request_", [*REQUESTS, MIXED], ids=["faq", "salary", "injection", "mixed"])
 def test_benign_requests_succeed_in_both_frameworks(store, scorer, request_):
     from langchain_ifc._demo import run_agent_request as langchain_request

@@ -69,7 +69,7 @@ def test_middleware_interrupt_resumes(store, scorer, approve):
     assert pending.value["label"] == {"conf": "confidential", "integrity": "trusted"}
     assert pending.value["sink"] == {"conf": "public", "integrity": "trusted"} and "reason" in pending.value
     assert outbox == []
-    agent.invoke(Command(resume={"approve": approve}), config=config)
+    agent.invoke(Command(resume={"approve": approve, "ifc_digest": pending.value["digest"]}), config=config)
     assert bool(outbox) is approve
 
 

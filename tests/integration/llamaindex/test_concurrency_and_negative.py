@@ -74,7 +74,7 @@ def _run(agent, text):
 
 
 def test_label_fields_in_a_tool_result_and_a_self_named_sink_are_ignored(scorer):
-    policy = Policy(LATTICE, sinks={"send_email": QUERY_LABEL},
+    policy = Policy(LATTICE, sinks={"send_email": QUERY_LABEL, "web_search": LATTICE.top},
                     results={"web_search": {"conf": "public", "integrity": "untrusted"}})
     ifc = IFCEventHandler.create(PermissivePropagator(scorer), policy, query_label=QUERY_LABEL).attach()
     sent = []

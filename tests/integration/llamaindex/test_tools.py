@@ -24,7 +24,7 @@ def test_approve_pauses_for_a_human(store, ifc, approve):
         async for event in handler.stream_events():
             if isinstance(event, IFCApprovalRequired):
                 asked.append(event)
-                handler.ctx.send_event(IFCApprovalResponse(waiter_id=event.waiter_id, approve=approve))
+                handler.ctx.send_event(IFCApprovalResponse(waiter_id=event.waiter_id, digest=event.digest, approve=approve))
         await handler
 
     asyncio.run(run())
