@@ -59,6 +59,7 @@ class IFCCallbackHandler(BaseCallbackHandler):
         self._keys: dict[UUID, Hashable] = {}
         self._tools: dict[UUID, tuple[str, str | None]] = {}  # running tool: (name, model's tool-call id)
         self._prompts: dict[UUID, list[PromptMessage]] = {}  # running model: the prompt it was given
+        self._model_run: ContextVar[UUID | None] = ContextVar(f"ifc_model_run_{id(self)}", default=None)
         self._lock = threading.Lock()
 
     # -- run bookkeeping -------------------------------------------------------------------
@@ -75,6 +76,11 @@ class IFCCallbackHandler(BaseCallbackHandler):
         """The state key of a run this handler has seen (for `guard_tool` and `IFCChatModel`)."""
         with self._lock:
             return self._keys.get(run_id)
+
+    def current_model_run(self) -> UUID | None:
+        """The chat-model run that started last in the calling context (streaming gives the model
+        no run manager, so `IFCChatModel` finds its run here)."""
+        return self._model_run.get()
 
     def tool_call_of(self, run_manager: Any) -> str | None:
         """The model's tool-call id of a running tool (seen in `on_tool_start`)."""
@@ -163,6 +169,7 @@ class IFCCallbackHandler(BaseCallbackHandler):
                             run_id: UUID, parent_run_id: UUID | None = None,
                             metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
         key = self._key(run_id, parent_run_id, metadata)
+        self._model_run.set(run_id)  # for IFCChatModel's streaming path, which gets no run manager
         prompt = prompt_messages(messages[0] if messages else [])
         if parent_run_id is None:  # the model is the run: the user's turns are the request
             self.tracker.begin(key, [m.text for m in prompt if m.role == "user"])

@@ -42,6 +42,7 @@ from ._registry import PROPAGATORS, make_propagator, resolve_propagator
 from .scoring import Generation, HFScorer, MockScorer, Scorer, ScoringRun, VLLMScorer
 from ._search import Tolerance
 from ._sources import LabelledSource
+from ._telemetry import LOGGER_NAME
 from ._tracker import FlowTracker, RunState
 
 __all__ = [
@@ -74,6 +75,7 @@ __all__ = [
     "KNNLMPropagator",
     "LABEL_KEY",
     "LABEL_PROBLEM_KEY",
+    "LOGGER_NAME",
     "Label",
     "LabelCodec",
     "LabelledSource",

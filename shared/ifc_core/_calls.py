@@ -16,6 +16,7 @@ from ._errors import IFCViolation
 from ._lattice import Label
 from ._policy import FlowCheck
 from ._record import Decision
+from ._telemetry import report_check
 
 if TYPE_CHECKING:
     from ._tracker import FlowTracker
@@ -77,6 +78,7 @@ class CallChecks:
             with st.lock:
                 st.checks.append(check)
                 del st.checks[:-1024]
+        report_check(key, check)
         if not check.allowed:
             if self.audit:
                 self.audit.write({"event": "ifc.violation", "run": str(key), **check.to_dict()})

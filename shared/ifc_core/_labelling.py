@@ -11,6 +11,7 @@ from ._attest import digest
 from ._lattice import Label
 from ._record import Decision
 from ._sources import LabelledSource
+from ._telemetry import report_decision
 
 if TYPE_CHECKING:
     from ._tracker import FlowTracker, RunState
@@ -142,6 +143,7 @@ class Labelling:
                 del st.outputs[:-_KEEP]
         if rendered:
             self._remember(message_id, rendered, decision.label)
+        report_decision(key, decision)
         if self.audit:
             self.audit.write(decision)
         return decision
