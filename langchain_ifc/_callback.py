@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections import OrderedDict
 from collections.abc import Hashable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any
@@ -21,7 +22,7 @@ from ifc_core import AuditLog, Decision, FlowTracker, IFCViolation, Label, Polic
 from ._convert import (artifact_documents, document_view, prompt_messages, request_texts, run_key,
                        prompt_template_literals, template_values, text_of)
 
-__all__ = ["IFCCallbackHandler", "ifc_session"]
+__all__ = ["IFCCallbackHandler", "Tracked", "ifc_session"]
 
 
 def _emit(name: str, data: dict[str, Any]) -> None:
@@ -60,6 +61,8 @@ class IFCCallbackHandler(BaseCallbackHandler):
         self._tools: dict[UUID, tuple[str, str | None]] = {}  # running tool: (name, model's tool-call id)
         self._prompts: dict[UUID, list[PromptMessage]] = {}  # running model: the prompt it was given
         self._model_run: ContextVar[UUID | None] = ContextVar(f"ifc_model_run_{id(self)}", default=None)
+        self._guarded: OrderedDict[UUID, None] = OrderedDict()  # tool runs a guard_tool checks itself
+        self._tracking: ContextVar[Tracked | None] = ContextVar(f"ifc_tracking_{id(self)}", default=None)
         self._lock = threading.Lock()
 
     # -- run bookkeeping -------------------------------------------------------------------
@@ -70,12 +73,38 @@ class IFCCallbackHandler(BaseCallbackHandler):
                 parent = self._keys.get(parent_run_id) if parent_run_id else None
                 key = parent if parent is not None else run_key(metadata, run_id)
                 self._keys[run_id] = key
+                tracked = self._tracking.get()
+                if parent_run_id is None and tracked is not None and key not in tracked.keys:
+                    tracked.keys.append(key)
             return key
 
     def key_of(self, run_id: UUID) -> Hashable | None:
         """The state key of a run this handler has seen (for `guard_tool` and `IFCChatModel`)."""
         with self._lock:
             return self._keys.get(run_id)
+
+    def guard_run(self, run_id: UUID) -> None:
+        """A `guard_tool` run: the guard checks the call itself (only the guard calls this, with
+        a run id it made)."""
+        with self._lock:
+            self._guarded[run_id] = None
+            while len(self._guarded) > 4096:
+                self._guarded.popitem(last=False)
+
+    @contextlib.contextmanager
+    def track(self) -> Iterator[Tracked]:
+        """The decisions of the runs started inside the block, with no run ids to pass:
+
+            with ifc.track() as t:
+                answer = chain.invoke("When is the office open?", config={"callbacks": [ifc]})
+            t.label, t.decision, t.decisions   # the answer's label, its record, every decision
+        """
+        tracked = Tracked(self)
+        token = self._tracking.set(tracked)
+        try:
+            yield tracked
+        finally:
+            self._tracking.reset(token)
 
     def current_model_run(self) -> UUID | None:
         """The chat-model run that started last in the calling context (streaming gives the model
@@ -215,6 +244,9 @@ class IFCCallbackHandler(BaseCallbackHandler):
         call_id = kwargs.get("tool_call_id")
         with self._lock:
             self._tools[run_id] = (tool, call_id)
+            guarded = self._guarded.pop(run_id, False) is None
+        if guarded:  # the guard_tool checks this call with the same tracker, and answers for it
+            return
         try:
             check = self.tracker.check_call(key, tool, inputs, call_id, raise_on_violation=self.enforce)
         except IFCViolation as violation:
@@ -225,6 +257,30 @@ class IFCCallbackHandler(BaseCallbackHandler):
             raise
         if not check.allowed:
             _emit("ifc.violation", check.to_dict())
+
+
+class Tracked:
+    """What `IFCCallbackHandler.track()` saw: the runs started inside its block."""
+
+    def __init__(self, handler: IFCCallbackHandler) -> None:
+        self.handler = handler
+        self.keys: list[Hashable] = []
+
+    @property
+    def decisions(self) -> list[Decision]:
+        """Every decision of those runs, in order."""
+        return [d for k in self.keys for d in self.handler.decisions(k)]
+
+    @property
+    def decision(self) -> Decision | None:
+        """The decision of the last output (the answer), if any."""
+        found = self.decisions
+        return found[-1] if found else None
+
+    @property
+    def label(self) -> Label | None:
+        """The answer's label (None when no output was labelled)."""
+        return self.decision.label if self.decision is not None else None
 
 
 _session_var: ContextVar[IFCCallbackHandler | None] = ContextVar("ifc_session", default=None)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from langchain_core.callbacks import CallbackManagerForToolRun
+from langchain_core.runnables import RunnableConfig, ensure_config
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import ConfigDict
 
@@ -25,6 +27,21 @@ class GuardedTool(BaseTool):
     ifc: IFCCallbackHandler
     on_violation: Literal["error", "raise"] = "error"
 
+    def _claimed(self, config: RunnableConfig | None) -> RunnableConfig:
+        """`config` with a run id this guard registered with its handler: the handler then leaves
+        the check of this run to the guard (so a refusal is the guard's result, not an exception
+        raised before the tool starts)."""
+        config = ensure_config(config)
+        run_id = config.get("run_id") or uuid.uuid4()
+        self.ifc.guard_run(run_id)
+        return {**config, "run_id": run_id}
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return super().invoke(input, self._claimed(config), **kwargs)
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return await super().ainvoke(input, self._claimed(config), **kwargs)
+
     def _run(self, *args: Any, run_manager: CallbackManagerForToolRun | None = None, **kwargs: Any) -> Any:
         # The handler saw this run start (it must be attached to the run); without it no label is
         # known and the call is checked as ⊤.
@@ -36,7 +53,7 @@ class GuardedTool(BaseTool):
                 raise violation
             raise ToolException(str(violation))
         child = run_manager.get_child() if run_manager else None
-        return self.inner.invoke(kwargs, config={"callbacks": child})
+        return self.inner.invoke(kwargs, config=self._claimed({"callbacks": child}))  # checked already
 
 
 def guard_tool(tool: BaseTool, ifc: IFCCallbackHandler, *, on_violation: Literal["error", "raise"] = "error") -> GuardedTool:

@@ -13,13 +13,14 @@ The rules live in `ifc_core`; this package only translates.
 
 from ifc_core import IFCViolation, Policy
 
-from ._events import IFCEventHandler
+from ._events import ANSWER_KEY, IFCEventHandler
 from ._llm import IFCLLM
 from ._retriever import IFCLabelledNodes, IFCNodePostprocessor, IFCRetriever, MiniLMEmbedModel, labelled_retriever_tool
 from ._tools import (IFCApprovalRequired, IFCApprovalResponse, IFCViolationEvent, guard_tool, guard_tools,
                      raise_on_violation)
 
 __all__ = [
+    "ANSWER_KEY",
     "IFCApprovalRequired",
     "IFCApprovalResponse",
     "IFCEventHandler",

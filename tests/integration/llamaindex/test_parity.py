@@ -144,6 +144,7 @@ def test_provenance_cases_decide_alike_in_both_adapters(scorer):
     assert (a.label, a.allowed) == (b.label, b.allowed) and not a.allowed
 
     salary = DOCUMENTS[2].text
+    policy = Policy(LATTICE, sinks={"send_email": PUBLIC})  # this agent has send_email only
     calls = [{"name": "send_email", "args": {"to": "bob@acme.example", "body": salary}, "id": "e1"}]
     text = "Email that to bob@acme.example."
     a = _lc_check(scorer, policy, [send_email], calls, [{"role": "user", "content": "What does Alice Smith earn?"},
