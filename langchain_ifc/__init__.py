@@ -16,6 +16,7 @@ from ._callback import IFCCallbackHandler, ifc_session
 from ._chat_model import IFCChatModel
 from ._middleware import IFCMiddleware
 from ._retriever import IFCRetriever, labelled_retriever_tool
+from ._models import embedded_chat_model
 from ._tools import GuardedTool, guard_tool, guard_tools
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "IFCRetriever",
     "IFCViolation",
     "Policy",
+    "embedded_chat_model",
     "guard_tool",
     "guard_tools",
     "ifc_session",

@@ -117,16 +117,12 @@ def run_rag(question: str, store: LabelledStore, scorer: HFScorer, *, enforce: b
     from langchain_core.output_parsers import StrOutputParser
     from langchain_core.prompts import ChatPromptTemplate
     from langchain_core.runnables import RunnablePassthrough
-    from langchain_huggingface import ChatHuggingFace, HuggingFacePipeline
-    from transformers import pipeline
-
     from ._callback import IFCCallbackHandler
     from ._chat_model import IFCChatModel
+    from ._models import embedded_chat_model
 
     if chat is None:
-        pipe = pipeline("text-generation", model=scorer.model, tokenizer=scorer.tokenizer,
-                        max_new_tokens=40, do_sample=False, return_full_text=False)
-        chat = ChatHuggingFace(llm=HuggingFacePipeline(pipeline=pipe), tokenizer=scorer.tokenizer)
+        chat = embedded_chat_model(scorer, max_new_tokens=40)
     handler = IFCCallbackHandler(PermissivePropagator(scorer), POLICY, query_label=QUERY_LABEL)
     if enforce:
         chat = IFCChatModel(inner=chat, ifc=handler)

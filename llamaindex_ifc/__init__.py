@@ -16,6 +16,7 @@ from ifc_core import IFCViolation, Policy
 from ._events import ANSWER_KEY, IFCEventHandler
 from ._llm import IFCLLM
 from ._retriever import IFCLabelledNodes, IFCNodePostprocessor, IFCRetriever, MiniLMEmbedModel, labelled_retriever_tool
+from ._models import embedded_llm
 from ._tools import (IFCApprovalRequired, IFCApprovalResponse, IFCViolationEvent, guard_tool, guard_tools,
                      raise_on_violation)
 
@@ -32,6 +33,7 @@ __all__ = [
     "IFCViolationEvent",
     "MiniLMEmbedModel",
     "Policy",
+    "embedded_llm",
     "guard_tool",
     "guard_tools",
     "labelled_retriever_tool",
