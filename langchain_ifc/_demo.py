@@ -17,7 +17,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import BaseTool, tool
 
 from ifc_core import DEFAULT_SYSTEM, HFScorer, PermissivePropagator, Propagator
-from ifc_core._scenario import (LATTICE, POLICY, QUERY_LABEL, REQUESTS, Outcome, Request, enforce_table,
+from ifc_core.demo import (LATTICE, POLICY, QUERY_LABEL, REQUESTS, Outcome, Request, enforce_table,
                                 print_table, scenario_action, scenario_store, short)
 from ifc_core.chroma import LabelledStore
 

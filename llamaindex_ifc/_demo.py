@@ -14,7 +14,7 @@ from llama_index.core.llms.mock import MockFunctionCallingLLM
 from llama_index.core.tools import BaseTool, FunctionTool
 
 from ifc_core import HFScorer, PermissivePropagator
-from ifc_core._scenario import (POLICY, QUERY_LABEL, REQUESTS, Outcome, Request, enforce_table, print_table,
+from ifc_core.demo import (POLICY, QUERY_LABEL, REQUESTS, Outcome, Request, enforce_table, print_table,
                                 scenario_action, scenario_store, short)
 
 from ._events import IFCEventHandler

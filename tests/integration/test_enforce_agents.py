@@ -10,7 +10,7 @@ import asyncio
 import pytest
 
 from ifc_core import PermissivePropagator
-from ifc_core._scenario import DOCUMENTS, LATTICE, MIXED, POLICY, QUERY_LABEL, REQUESTS
+from ifc_core.demo import DOCUMENTS, LATTICE, MIXED, POLICY, QUERY_LABEL, REQUESTS
 
 from .copier import ENCODINGS, langchain_copier, leaked, llamaindex_copier
 from .langchain.fakes import book_retriever as lc_book

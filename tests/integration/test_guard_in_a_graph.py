@@ -11,7 +11,7 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
 from ifc_core import PermissivePropagator
-from ifc_core._scenario import POLICY, QUERY_LABEL, REQUESTS, short
+from ifc_core.demo import POLICY, QUERY_LABEL, REQUESTS, short
 from langchain_ifc import IFCCallbackHandler, guard_tool, labelled_retriever_tool
 from langchain_ifc._demo import ScriptedChatModel, chroma_retriever, run_agent_request
 

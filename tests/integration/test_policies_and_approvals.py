@@ -9,7 +9,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
 from ifc_core import AuditLog, ConfigurationError, PermissivePropagator, Policy
-from ifc_core._scenario import LATTICE, POLICY, QUERY_LABEL, REQUESTS
+from ifc_core.demo import LATTICE, POLICY, QUERY_LABEL, REQUESTS
 from langchain_ifc import IFCCallbackHandler, IFCMiddleware, guard_tool, guard_tools
 from langchain_ifc._demo import hr_agent
 

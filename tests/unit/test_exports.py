@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-PACKAGES = ["ifc_core", "ifc_core.scoring", "ifc_core.eval", "langchain_ifc", "llamaindex_ifc"]
+PACKAGES = ["ifc_core", "ifc_core.demo", "ifc_core.scoring", "ifc_core.eval", "langchain_ifc", "llamaindex_ifc"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

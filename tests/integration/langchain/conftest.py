@@ -1,9 +1,9 @@
 import pytest
 
 from ifc_core import PermissivePropagator
-from ifc_core._scenario import POLICY, QUERY_LABEL
+from ifc_core.demo import POLICY, QUERY_LABEL
 from langchain_ifc import IFCCallbackHandler
-from ifc_core._scenario import scenario_store
+from ifc_core.demo import scenario_store
 
 
 @pytest.fixture(scope="module")

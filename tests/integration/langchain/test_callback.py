@@ -6,7 +6,7 @@ import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 
 from ifc_core import FlowTracker, PermissivePropagator, PromptMessage
-from ifc_core._scenario import DOCUMENTS, LATTICE, POLICY, QUERY_LABEL
+from ifc_core.demo import DOCUMENTS, LATTICE, POLICY, QUERY_LABEL
 
 from .fakes import AnswerBook, book_retriever, rag_chain
 

@@ -17,7 +17,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
 from ifc_core import AuditLog, IFCViolation, PermissivePropagator
-from ifc_core._scenario import DOCUMENTS, LATTICE, POLICY, QUERY_LABEL, REQUESTS
+from ifc_core.demo import DOCUMENTS, LATTICE, POLICY, QUERY_LABEL, REQUESTS
 from langchain_ifc import IFCCallbackHandler, IFCChatModel, IFCMiddleware, guard_tool, ifc_session
 
 from langchain_ifc._demo import hr_agent

@@ -7,7 +7,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.tools import create_retriever_tool, tool
 
 from ifc_core import IFCViolation, PermissivePropagator, Policy
-from ifc_core._scenario import LATTICE, QUERY_LABEL
+from ifc_core.demo import LATTICE, QUERY_LABEL
 from langchain_ifc import IFCCallbackHandler
 
 from .fakes import AnswerBook, book_retriever, rag_chain

@@ -17,7 +17,7 @@ from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 
 from ifc_core import AuditError, AuditLog, ConservativePropagator, IFCViolation, PermissivePropagator, Policy
-from ifc_core._scenario import DOCUMENTS, LATTICE, POLICY, QUERY_LABEL, REQUESTS
+from ifc_core.demo import DOCUMENTS, LATTICE, POLICY, QUERY_LABEL, REQUESTS
 from langchain_ifc import IFCCallbackHandler, IFCChatModel, IFCMiddleware, labelled_retriever_tool
 from langchain_ifc._demo import ScriptedChatModel, chroma_retriever
 

@@ -6,7 +6,7 @@ import pytest
 from langchain_tests.integration_tests import ChatModelIntegrationTests, RetrieversIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
 
-from ifc_core._scenario import LATTICE, scenario_store
+from ifc_core.demo import LATTICE, scenario_store
 from langchain_ifc import IFCCallbackHandler, IFCChatModel, IFCRetriever
 
 from .fakes import ToolUser
@@ -64,7 +64,7 @@ class _IFCChatModelParams:
     @property
     def chat_model_params(self):
         from ifc_core import HFScorer, PermissivePropagator, Policy
-        from ifc_core._scenario import QUERY_LABEL
+        from ifc_core.demo import QUERY_LABEL
 
         handler = IFCCallbackHandler(PermissivePropagator(HFScorer.embedded()),
                                      Policy(LATTICE, default_sink=LATTICE.top), query_label=QUERY_LABEL)

@@ -1,7 +1,7 @@
 import pytest
 
 from ifc_core import PermissivePropagator
-from ifc_core._scenario import POLICY, QUERY_LABEL, scenario_store
+from ifc_core.demo import POLICY, QUERY_LABEL, scenario_store
 from llamaindex_ifc import IFCEventHandler
 
 

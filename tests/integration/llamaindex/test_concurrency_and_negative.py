@@ -6,7 +6,7 @@ import pytest
 from llama_index.core.tools import FunctionTool
 
 from ifc_core import PermissivePropagator, Policy
-from ifc_core._scenario import LATTICE, QUERY_LABEL
+from ifc_core.demo import LATTICE, QUERY_LABEL
 from llamaindex_ifc import IFCEventHandler, guard_tool
 from llamaindex_ifc._demo import scripted_llm
 

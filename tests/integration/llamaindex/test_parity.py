@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from ifc_core._scenario import LATTICE, REQUESTS
+from ifc_core.demo import LATTICE, REQUESTS
 from langchain_ifc._demo import run_agent_request as langchain_request
 from llamaindex_ifc._demo import run_agent_request as llamaindex_request
 
@@ -47,7 +47,7 @@ def test_rag_parity(handler, ifc):
 @pytest.mark.parametrize("name", ["knnlm", "introspection"])
 def test_propagators_chosen_by_name_in_both_adapters(store, scorer, name):
     from ifc_core import PROPAGATORS
-    from ifc_core._scenario import POLICY, QUERY_LABEL
+    from ifc_core.demo import POLICY, QUERY_LABEL
     from llamaindex_ifc import IFCEventHandler
 
     handler = IFCEventHandler.create(name, POLICY, query_label=QUERY_LABEL).attach()
@@ -107,7 +107,7 @@ def test_provenance_cases_decide_alike_in_both_adapters(scorer):
     from llama_index.core.tools import FunctionTool, ToolOutput
 
     from ifc_core import Policy
-    from ifc_core._scenario import DOCUMENTS
+    from ifc_core.demo import DOCUMENTS
     from llamaindex_ifc import guard_tool
 
     policy = Policy(LATTICE, sinks={"send_email": PUBLIC, "web_search": LATTICE.top},

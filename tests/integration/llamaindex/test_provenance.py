@@ -15,7 +15,7 @@ from llama_index.core.schema import NodeWithScore, TextNode
 from llama_index.core.tools import FunctionTool, ToolOutput
 
 from ifc_core import AuditError, AuditLog, PermissivePropagator, Policy
-from ifc_core._scenario import DOCUMENTS, LATTICE, POLICY, QUERY_LABEL
+from ifc_core.demo import DOCUMENTS, LATTICE, POLICY, QUERY_LABEL
 from llamaindex_ifc import IFCEventHandler, IFCLLM, IFCRetriever, guard_tool, labelled_retriever_tool
 from llamaindex_ifc._demo import scripted_llm
 

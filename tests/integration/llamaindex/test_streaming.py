@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from ifc_core._scenario import QUERY_LABEL
+from ifc_core.demo import QUERY_LABEL
 from llamaindex_ifc import ANSWER_KEY, IFCLLM, IFCRetriever
 
 from .fakes import AnswerBook, engine

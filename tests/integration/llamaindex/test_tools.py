@@ -6,7 +6,7 @@ import pytest
 from llama_index.core.tools import FunctionTool
 
 from ifc_core import IFCViolation
-from ifc_core._scenario import REQUESTS
+from ifc_core.demo import REQUESTS
 from llamaindex_ifc import IFCApprovalRequired, IFCApprovalResponse, IFCViolationEvent, guard_tool, raise_on_violation
 from llamaindex_ifc._demo import hr_agent
 
