@@ -20,7 +20,7 @@ from langchain_core.tracers.context import register_configure_hook
 from ifc_core import AuditLog, Decision, FlowTracker, IFCViolation, Label, Policy, PromptMessage, Propagator
 
 from ._convert import (artifact_documents, document_view, prompt_messages, request_texts, run_key,
-                       prompt_template_literals, template_values, text_of)
+                       prompt_template_literals, text_of)
 
 __all__ = ["IFCCallbackHandler", "Tracked", "ifc_session"]
 
@@ -135,7 +135,7 @@ class IFCCallbackHandler(BaseCallbackHandler):
             self.tracker.begin(key, request_texts(inputs))
         literals = prompt_template_literals(serialized, kwargs.get("name"))
         if literals is not None:
-            self.tracker.add_template(key, literals, template_values(inputs))
+            self.tracker.add_template(key, literals)
 
     def _done(self, run_id: UUID, parent_run_id: UUID | None) -> None:
         """A run ended: a root run forgets its run ids and is marked finished (a thread too: it is

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
@@ -39,13 +40,22 @@ def artifact_documents(artifact: Any) -> tuple[DocumentView, ...]:
 
 
 def text_of(content: Any) -> str:
-    """Plain text of a message's content (str or content blocks)."""
+    """All of a message's content as text, as the model sees it: a string as it is; a text block
+    as its text; any other block (JSON, a search result, an image, a file, reasoning) as canonical
+    JSON, so that nothing a model sees escapes the account."""
     if isinstance(content, str):
         return content
     if isinstance(content, Sequence):
-        return "\n".join(b if isinstance(b, str) else str(b.get("text", "")) for b in content
-                         if isinstance(b, (str, Mapping)))
-    return str(content)
+        return "\n".join(_block_text(b) for b in content)
+    return _block_text(content)
+
+
+def _block_text(block: Any) -> str:
+    if isinstance(block, str):
+        return block
+    if isinstance(block, Mapping) and block.get("type") == "text" and isinstance(block.get("text"), str):
+        return block["text"]
+    return json.dumps(block, sort_keys=True, ensure_ascii=False, default=str)
 
 
 def prompt_message(m: BaseMessage) -> PromptMessage:
@@ -141,11 +151,6 @@ def prompt_template_literals(serialized: Any, name: str | None) -> list[str] | N
     if kind not in _PROMPT_TEMPLATES:
         return None
     return [lit for template, fmt in _template_strings(serialized) for lit in template_literals(template, fmt)]
-
-
-def template_values(inputs: Any) -> list[str]:
-    """The string values put into a prompt template."""
-    return [v for v in inputs.values() if isinstance(v, str)] if isinstance(inputs, Mapping) else []
 
 
 def run_key(metadata: Mapping[str, Any] | None, root: Hashable) -> Hashable:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +30,20 @@ def labelled_node(node: NodeWithScore, metadata: dict[str, Any]) -> NodeWithScor
     return NodeWithScore(node=inner, score=node.score)
 
 
+def message_text(message: ChatMessage) -> str:
+    """All of a message's content as text, as the model sees it: text blocks as their text, any
+    other block (a document, a citation, an image, reasoning) as canonical JSON; tool calls are
+    the message's calls, not its text."""
+    parts = []
+    for block in message.blocks:
+        if isinstance(block, ToolCallBlock):
+            continue
+        text = getattr(block, "text", None) if type(block).__name__ == "TextBlock" else None
+        parts.append(text if isinstance(text, str) else json.dumps(
+            block.model_dump(mode="json", exclude_none=True), sort_keys=True, ensure_ascii=False, default=str))
+    return "\n".join(parts) if parts else (message.content or "")
+
+
 def tool_calls_of(message: ChatMessage) -> list[dict[str, Any]]:
     return [{"name": b.tool_name, "args": b.tool_kwargs, "id": b.tool_call_id}
             for b in message.blocks if isinstance(b, ToolCallBlock)]
@@ -41,7 +56,7 @@ def prompt_messages(messages: Sequence[ChatMessage]) -> list[PromptMessage]:
     out = []
     for m in messages:
         role = _ROLES.get(str(getattr(m.role, "value", m.role)), "user")
-        text = m.content or ""
+        text = message_text(m)
         if role == "assistant":
             calls = tool_calls_of(m)
             names.update({str(c["id"]): c["name"] for c in calls if c.get("id")})

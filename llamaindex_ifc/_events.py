@@ -22,7 +22,7 @@ from pydantic import ConfigDict, PrivateAttr
 
 from ifc_core import AuditError, AuditLog, FlowTracker, Label, Policy, PromptMessage, Propagator, template_literals
 
-from ._convert import OBSERVATION, node_view, prompt_messages, react_action, tool_calls_of
+from ._convert import OBSERVATION, message_text, node_view, prompt_messages, react_action, tool_calls_of
 
 __all__ = ["IFCEventHandler", "ANSWER_KEY"]
 
@@ -316,16 +316,14 @@ class IFCEventHandler(BaseEventHandler):
                 return
             self._last_response[key] = seen
         if isinstance(event, LLMPredictStartEvent):
-            literals = [lit for t in _template_strings(event.template) for lit in template_literals(t)]
-            values = [v for v in (event.template_args or {}).values() if isinstance(v, str)]
-            self.tracker.add_template(key, literals, values)
+            self.tracker.add_template(key, [lit for t in _template_strings(event.template) for lit in template_literals(t)])
         elif isinstance(event, (RetrievalEndEvent, IFCLabelledNodes)):
             for node in event.nodes:
                 self.tracker.add_document(key, node_view(node))
         elif isinstance(event, LLMChatEndEvent):
             message = event.response.message
             calls, shown = tool_calls_of(message), None
-            content = message.content or ""
+            content = message_text(message)
             if not calls:
                 content, calls, shown = react_action(content)
             decision = self.tracker.label_output(key, content, calls, prompt=prompt_messages(event.messages),

@@ -3,8 +3,8 @@
 An adapter hands the engine the prompt a framework is about to send (`PromptMessage`s). The
 engine splits every message into segments by origin (docs/method.md, "Where labels come from"):
 
-- the user's request and the application's fixed text (template literals; a system message's
-  own text) carry the query's label and are never withheld;
+- the user's request and the application's fixed text (template literals, the system prompts
+  it declares) carry the query's label and are never withheld;
 - a registered source, an earlier answer or a tool result carries its own label and can be
   withheld (a *part* of the prompt);
 - any other text is unexplained: a part at ⊤.
@@ -19,6 +19,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import dataclasses
 import json
 import re
 import string
@@ -64,7 +65,7 @@ class PromptMessage:
 
 @dataclass(frozen=True)
 class Known:
-    """A text of known origin: ``kind`` is source, output, request, template or variable.
+    """A text of known origin: ``kind`` is source, output, request or template.
 
     `label` None means the query's label (requests and template literals). `part` is the id of the
     withholdable part it belongs to (sources and outputs)."""
@@ -214,19 +215,13 @@ def _pieces(acc: PromptAccount, m: int, text: str, known: Sequence[Known], resid
     return segs
 
 
-def _split(acc: PromptAccount, m: int, text: str, containers: Sequence[Known], known: Sequence[Known],
-           residue_fixed: bool, top: Label) -> list[Segment]:
-    """Segments of a user or system text: the user's requests and a template's values are found
-    first; inside a request, what is not a known source is the user's own text; inside a value,
-    it is unexplained; elsewhere, `residue_fixed` says which."""
+def _split(acc: PromptAccount, m: int, text: str, requests: Sequence[Known], known: Sequence[Known],
+           top: Label) -> list[Segment]:
+    """Segments of a user or system text: the user's requests are found first, and inside one,
+    what is not a known source is the user's own text; elsewhere, unexplained text is ⊤."""
     segs: list[Segment] = []
-    for piece, container in locate(text, containers):
-        if container is None:
-            segs.extend(_pieces(acc, m, piece, known, residue_fixed, top))
-        elif container.kind == "request":
-            segs.extend(_pieces(acc, m, piece, known, True, top, "request"))
-        else:
-            segs.extend(_pieces(acc, m, piece, known, False, top))
+    for piece, request in locate(text, requests):
+        segs.extend(_pieces(acc, m, piece, known, request is not None, top, "request" if request else "fixed"))
     return segs
 
 
@@ -235,28 +230,37 @@ def account_prompt(messages: Sequence[PromptMessage], origins: Origins) -> Promp
     acc = PromptAccount()
     known = list(origins.known())
     requests = [k for k in known if k.kind == "request"]
-    values = [k for k in known if k.kind == "variable"]
-    others = [k for k in known if k.kind not in ("request", "variable")]
+    others = [k for k in known if k.kind != "request"]
+    calls: dict[str, str] = {}  # tool-call id -> tool name, from the answers that made the calls
     for m, msg in enumerate(messages):
         acc.roles.append(msg.role)
         if msg.role == "assistant":
             part, label = origins.assistant(msg)
             acc.add_part(part, render_tool_calls(msg.text, msg.tool_calls) or "(empty answer)", label)
             acc.messages.append([Segment(msg.text, part, "output")])
+            calls.update({str(c["id"]): str(c.get("name")) for c in msg.tool_calls if c.get("id")})
         elif msg.role == "tool":
+            answered = calls.get(str(msg.tool_call_id)) if msg.tool_call_id else None
+            if answered is None or (msg.tool_name and msg.tool_name != answered):
+                # a tool message is bound to the call it answers: one that answers no call of this
+                # prompt, or names another tool than that call's, is unexplained text
+                part = f"unexplained:{m}:{len(acc.parts)}"
+                acc.add_part(part, msg.text.strip() or "(empty tool result)", origins.top)
+                acc.notes.append(f"a tool message ({msg.tool_name or '?'}, call {msg.tool_call_id!r}) answers no call "
+                                 "of this prompt by that name; treated as ⊤")
+                acc.messages.append([Segment(msg.text, part, "unexplained")])
+                continue
             segs = []
-            for piece, part, label in origins.tool(msg):
+            for piece, part, label in origins.tool(dataclasses.replace(msg, tool_name=answered)):
                 if part and piece.strip():
                     acc.add_part(part, piece.strip(), label)
                     segs.append(Segment(piece, part, "tool"))
                 else:
                     segs.append(Segment(piece))
             acc.messages.append(segs)
-        elif msg.role == "system":
-            # a system message is the application's own text, except what a template put into it
-            acc.messages.append(_split(acc, m, msg.text, requests + values, others, True, origins.top))
-        else:
-            acc.messages.append(_split(acc, m, msg.text, requests, others, False, origins.top))
+        else:  # system and user turns: only registered text is fixed (template literals, the
+            # application's declared system prompts, the user's request); the rest is ⊤
+            acc.messages.append(_split(acc, m, msg.text, requests, others, origins.top))
     return acc
 
 

@@ -32,19 +32,27 @@ def _output_part(message_id: str | None, rendered: str) -> str:
 class _Origins:
     """What run `st` knows, as `account_prompt` asks for it."""
 
-    def __init__(self, tracker: FlowTracker, st: RunState | None) -> None:
-        self.tracker, self.st = tracker, st
+    def __init__(self, tracker: FlowTracker, key: Hashable | None) -> None:
+        self.tracker, self.key = tracker, key
+        self.st: RunState | None = tracker.get(key) if key is not None else None
         self.top = tracker.lattice.top
         self.notes: list[str] = []
 
     def known(self) -> list[Known]:
+        """The run's sources, answers, requests and templates; the application's system prompts;
+        and every sealed source the tracker saw in another run (a source's label belongs to its
+        text, so a prompt that quotes it verbatim is labelled by it whichever run retrieved it)."""
+        known = list(self.tracker.system_prompts)
+        texts: set[str] = set()
         st = self.st
-        if st is None:
-            return []
-        with st.lock:
-            known = [Known(s.text, "source", s.label, s.id) for s in st.sources.values() if s.label is not None]
-            known += st.outputs + st.templates
-            known += [Known(t, "request") for t in st.requests]
+        if st is not None:
+            with st.lock:
+                known += [Known(s.text, "source", s.label, s.id) for s in st.sources.values() if s.label is not None]
+                known += st.outputs + st.templates
+                known += [Known(t, "request") for t in st.requests]
+                texts = {s.text for s in st.sources.values()}
+        known += [Known(s.text, "source", s.label, f"{s.id}~{digest(s.text)[:6]}")
+                  for s in self.tracker.sealed_sources() if s.text not in texts and s.label is not None]
         return known
 
     def assistant(self, message: PromptMessage) -> tuple[str, Label]:
@@ -64,7 +72,7 @@ class _Origins:
             with self.st.lock:
                 recorded_name, recorded_docs = self.st.tool_results.get(message.tool_call_id, (None, ()))
         name = message.tool_name or recorded_name or "unknown"
-        return self.tracker.tool_pieces(name, message.text, result_id, message.documents or recorded_docs)
+        return self.tracker.tool_pieces(name, message.text, result_id, message.documents or recorded_docs, self.key)
 
 
 class Labelling:
@@ -72,7 +80,7 @@ class Labelling:
 
     def account(self: FlowTracker, key: Hashable | None, prompt: Sequence[PromptMessage]) -> PromptAccount:
         """`prompt` split by origin with what run `key` knows (see `_account.py`)."""
-        origins = _Origins(self, self.get(key) if key is not None else None)
+        origins = _Origins(self, key)
         acc = account_prompt(prompt, origins)
         acc.notes.extend(origins.notes)
         return acc
@@ -137,6 +145,11 @@ class Labelling:
                     st.by_tool_call[str(call["id"])] = entry
                 else:
                     st.unbound.append(entry)
+        with self._lock:
+            for call in tool_calls:
+                if call.get("id"):
+                    old = self._call_labels.get(str(call["id"]))
+                    self._call_labels.put(str(call["id"]), decision.label if old is None else old.join(decision.label))
             del st.unbound[:-_KEEP]
             if content and content.strip():
                 st.outputs.append(Known(content, "output", decision.label, _output_part(message_id, rendered)))

@@ -18,6 +18,7 @@ _log = logging.getLogger("llm_ifc")
 __all__ = ["Candidate", "Decision", "AuditLog"]
 
 Mode = Literal["estimate", "enforce"]
+_LINE_BREAKS = ("\x85", "\u2028", "\u2029")
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,8 @@ class AuditLog:
         """One record as one UTF-8 JSON line (a lone surrogate becomes a JSON escape)."""
         data = entry.to_dict() if isinstance(entry, Decision) else entry
         text = json.dumps(data, ensure_ascii=False, default=str)
+        for separator in _LINE_BREAKS:  # characters str.splitlines() breaks on, which JSON leaves raw
+            text = text.replace(separator, f"\\u{ord(separator):04x}")
         return text.encode("utf-8", "backslashreplace") + b"\n"
 
     def write(self, entry: Decision | dict[str, Any]) -> None:
