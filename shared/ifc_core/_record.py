@@ -10,6 +10,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from . import _checks as checks
 from ._errors import AuditError, ConfigurationError
 from ._lattice import Label
 
@@ -93,16 +94,16 @@ class AuditLog:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, on_error: Literal["raise", "warn"] = "raise") -> None:
-        if not isinstance(path, (str, os.PathLike)):
-            raise ConfigurationError(f"AuditLog.path: give a file path, not {type(path).__name__}")
-        self.path = os.fspath(path)
+        self.path = checks.path(path, "AuditLog.path")
         folder = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(folder):
             raise ConfigurationError(f"AuditLog.path: the folder {folder!r} does not exist; create it first")
         if os.path.isdir(self.path):
             raise ConfigurationError(f"AuditLog.path: {self.path!r} is a folder; give a file path")
-        if on_error not in ("raise", "warn"):
-            raise ConfigurationError("AuditLog.on_error: use 'raise' (default) or 'warn'")
+        if not os.access(self.path if os.path.exists(self.path) else folder, os.W_OK):
+            raise ConfigurationError(f"AuditLog.path: {self.path!r} is not writable here; give a path this "
+                                     "process may write")
+        checks.choice(on_error, "AuditLog.on_error", ("raise", "warn"))
         self.on_error = on_error
         self._lock = threading.Lock()
 
@@ -114,6 +115,8 @@ class AuditLog:
         return text.encode("utf-8", "backslashreplace") + b"\n"
 
     def write(self, entry: Decision | dict[str, Any]) -> None:
+        """Append `entry` (a `Decision` or a JSON-able dict) as one line."""
+        checks.instance(entry, (Decision, dict), "entry", "a Decision or a dict")
         try:
             line = self.encode(entry)
             with self._lock:
