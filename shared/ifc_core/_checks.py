@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 from ._errors import ConfigurationError, ConfigurationTypeError
 
-__all__ = ["choice", "flag", "instance", "names", "number", "path", "scorer", "shown", "text", "url", "whole",
-           "wrong_type"]
+__all__ = ["choice", "flag", "instance", "names", "number", "output_file", "path", "scorer", "shown", "text", "url",
+           "whole", "wrong_type"]
 
 
 def shown(value: Any) -> str:
@@ -122,6 +122,20 @@ def path(value: Any, field: str, *, optional: bool = False) -> Any:
     p = os.fspath(value)
     if not isinstance(p, str) or not p:
         raise ConfigurationError(f"{field}: give a non-empty path, got {value!r}")
+    return p
+
+
+def output_file(value: Any, field: str) -> str:
+    """`value` as the path of a file this process may write (create or replace), in a folder
+    that exists."""
+    p = path(value, field)
+    folder = os.path.dirname(os.path.abspath(p))
+    if not os.path.isdir(folder):
+        raise ConfigurationError(f"{field}: the folder {folder!r} does not exist; create it first")
+    if os.path.isdir(p):
+        raise ConfigurationError(f"{field}: {p!r} is a folder; give a file path")
+    if not os.access(p if os.path.exists(p) else folder, os.W_OK):
+        raise ConfigurationError(f"{field}: {p!r} is not writable here; give a path this process may write")
     return p
 
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from . import _checks as checks
-from ._errors import AuditError, ConfigurationError
+from ._errors import AuditError
 from ._lattice import Label
 
 _log = logging.getLogger("llm_ifc")
@@ -94,15 +94,7 @@ class AuditLog:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, on_error: Literal["raise", "warn"] = "raise") -> None:
-        self.path = checks.path(path, "AuditLog.path")
-        folder = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(folder):
-            raise ConfigurationError(f"AuditLog.path: the folder {folder!r} does not exist; create it first")
-        if os.path.isdir(self.path):
-            raise ConfigurationError(f"AuditLog.path: {self.path!r} is a folder; give a file path")
-        if not os.access(self.path if os.path.exists(self.path) else folder, os.W_OK):
-            raise ConfigurationError(f"AuditLog.path: {self.path!r} is not writable here; give a path this "
-                                     "process may write")
+        self.path = checks.output_file(path, "AuditLog.path")
         checks.choice(on_error, "AuditLog.on_error", ("raise", "warn"))
         self.on_error = on_error
         self._lock = threading.Lock()

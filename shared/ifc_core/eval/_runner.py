@@ -15,7 +15,7 @@ from .._errors import ConfigurationError
 from .._record import Decision
 from .._registry import PROPAGATORS, make_propagator
 from ..scoring import HFScorer, MemoScorer, Scorer
-from .._search import Tolerance
+from .._search import CRITERIA, Tolerance
 from ._cases import EvalCase
 from ._hard_eval import GROUPS, criterion_sweep, hard_data, hard_rows
 from ._metrics import Metrics, summarise
@@ -56,7 +56,8 @@ class EvalConfig:
             self.datasets = tuple(dict.fromkeys(g for d in self.datasets for g in (GROUPS if d == "hard" else (d,))))
         self.criteria = checks.names(self.criteria, "criteria", "criterion")
         for name in self.criteria:
-            Tolerance.named(name)  # raises ValueError naming the known criteria
+            if name not in CRITERIA:
+                raise ConfigurationError(f"criteria: unknown criterion {name!r}; use some of {sorted(CRITERIA)}")
         self.propagators = checks.names(self.propagators, "propagators", "propagator")
         for field, known in (("datasets", DATASETS), ("propagators", tuple(PROPAGATORS))):
             for name in getattr(self, field):
