@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from ._errors import ConfigurationError, ConfigurationTypeError
 
-__all__ = ["choice", "flag", "instance", "names", "number", "output_file", "path", "scorer", "shown", "text", "url",
+__all__ = ["choice", "flag", "instance", "items", "names", "number", "output_file", "path", "scorer", "shown", "text", "url",
            "whole", "wrong_type"]
 
 
@@ -86,6 +86,16 @@ def instance(value: Any, cls: type | tuple[type, ...], field: str, wanted: str, 
     if (value is None and optional) or isinstance(value, cls):
         return value
     raise wrong_type(field, wanted + (" or None" if optional else ""), value)
+
+
+def items(value: Any, cls: type, field: str, wanted: str) -> list[Any]:
+    """`value` as a list of `cls` instances: from any iterable but a string, bytes or a mapping."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise wrong_type(field, f"a list of {wanted}", value)
+    out = list(value)
+    for i, item in enumerate(out):
+        instance(item, cls, f"{field}[{i}]", wanted)
+    return out
 
 
 def choice(value: Any, field: str, choices: Iterable[str]) -> str:

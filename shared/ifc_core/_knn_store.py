@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -144,11 +144,7 @@ class KNNDatastore:
         `progress=True` shows a tqdm bar; `counter` receives the encoder, for its passes/tokens.
         """
         checks.scorer(scorer)
-        if isinstance(documents, (str, bytes, Mapping)) or not isinstance(documents, Iterable):
-            raise checks.wrong_type("documents", "a list of LabelledSource", documents)
-        docs = list(documents)
-        for i, d in enumerate(docs):
-            checks.instance(d, LabelledSource, f"documents[{i}]", "a LabelledSource")
+        docs = checks.items(documents, LabelledSource, "documents", "LabelledSource")
         if prompt is not None and not callable(getattr(prompt, "build", None)):
             raise checks.wrong_type("prompt", "a ChatPrompt or None", prompt)
         checks.flag(persistent, "persistent")

@@ -37,13 +37,9 @@ class _Inputs:
     def __init__(self, query: LabelledSource, documents: Sequence[LabelledSource],
                  lattice: Lattice | None) -> None:
         checks.instance(query, LabelledSource, "query", "a LabelledSource")
-        if isinstance(documents, (str, bytes, Mapping)) or not isinstance(documents, Iterable):
-            raise checks.wrong_type("documents", "a list of LabelledSource", documents)
-        self.query, self.documents = query, list(documents)
-        for i, d in enumerate(self.documents):
-            checks.instance(d, LabelledSource, f"documents[{i}]", "a LabelledSource")
+        self.query, self.documents = query, checks.items(documents, LabelledSource, "documents", "LabelledSource")
         checks.instance(lattice, Lattice, "lattice", "a Lattice", optional=True)
-        given = [s.label for s in [query, *documents] if s.label is not None]
+        given = [s.label for s in [query, *self.documents] if s.label is not None]
         lattice = lattice or (given[0].lattice if given else None)
         if lattice is None:
             raise ConfigurationError("lattice: no input carries a label; pass lattice=... so unlabelled inputs "

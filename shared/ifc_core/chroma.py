@@ -257,16 +257,12 @@ class LabelledStore:
     def add(self, documents: Iterable[LabelledSource], *,
             metadata: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         """Ingest labelled documents (upsert by id). Every document needs a label."""
-        if isinstance(documents, (str, bytes, Mapping)) or not isinstance(documents, Iterable):
-            raise checks.wrong_type("documents", "a list of LabelledSource", documents)
+        docs = checks.items(documents, LabelledSource, "documents", "LabelledSource")
         if metadata is not None and not (isinstance(metadata, Mapping)
                                          and all(isinstance(m, Mapping) for m in metadata.values())):
             raise checks.wrong_type("metadata", "a mapping of document id to a metadata mapping", metadata)
-        docs = list(documents)
         metas = []
         for d in docs:
-            if not isinstance(d, LabelledSource):
-                raise ConfigurationError(f"LabelledStore.add: give LabelledSource objects, not {type(d).__name__}")
             if d.label is None:
                 raise IFCError(f"document {d.id!r} has no label; the ingest API only stores labelled data")
             label = as_label(self.lattice, d.label, f"documents[{d.id!r}].label")

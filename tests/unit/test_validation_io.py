@@ -52,6 +52,7 @@ SCORERS = {
                                     "tokenizer"),
     "VLLMScorer tokenizer number": (lambda: VLLMScorer(URL, model="m", tokenizer=3), TYPE, "tokenizer"),
     "VLLMScorer.from_url model": (lambda: VLLMScorer.from_url(URL, model=3), TYPE, "model"),
+    "generate no tokens": (lambda: SCORER.generate((1, 2), max_new_tokens=0), VALUE, "max_new_tokens"),
     "HFScorer of a str model": (lambda: HFScorer("SmolLM2", Tokenizer()), TYPE, "model"),
     "HFScorer of a str tokenizer": (lambda: HFScorer(MODEL, "tokenizer.json"), TYPE, "tokenizer"),
     "HFScorer model_id": (lambda: HFScorer(MODEL, Tokenizer(), model_id=3), TYPE, "model_id"),
