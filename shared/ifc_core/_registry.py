@@ -24,7 +24,7 @@ PROPAGATORS: dict[str, type[Propagator]] = {
 
 def make_propagator(name: str, scorer: Scorer | None, **options: Any) -> Propagator:
     """The propagator registered under `name`; `options` it does not take (a tolerance for one
-    that has none) are ignored."""
+    that has none) are ignored, but an option no propagator takes (a misspelt one) is an error."""
     checks.choice(name, "propagator", sorted(PROPAGATORS))
     known = {p for c in PROPAGATORS.values() for p in _options(c)}
     unknown = sorted(set(options) - known)

@@ -150,6 +150,8 @@ EVAL = [
     (["--criteria", "nope"], "--criteria", "unknown criterion 'nope'"),
     (["--scorer", "localhost:8011/v1"], "--scorer", "http://"),
     (["--model", "no-such-model"], "--model", "no such file or folder"),
+    (["--scorer-model", "smollm2"], "--scorer-model", "--scorer URL"),
+    (["--scorer", "http://127.0.0.1:8011/v1", "--model", "."], "--scorer", "not both"),
 ]
 
 
