@@ -97,8 +97,6 @@ def _label_options(args: argparse.Namespace) -> None:
     if args.tolerance is not None and args.propagator not in ("permissive", "knnlm"):
         raise ConfigurationError(f"--tolerance: the {args.propagator} propagator has no tolerance; drop it or use "
                                  "--propagator permissive or knnlm")
-    if args.max_new_tokens is not None and args.mode != "enforce":
-        raise ConfigurationError("--max-new-tokens: only enforce mode generates; add --mode enforce or drop it")
     _model_options(args)
     if args.propagator == "conservative" and args.mode == "estimate":
         given = [o for o, v in (("--model", args.model), ("--scorer", args.scorer)) if v is not None]

@@ -50,7 +50,7 @@ LABEL = [
     (["--propagator", "knnlm", "--knn-alpha", "0"], "--knn-alpha", "between 0 and 1"),
     (["--propagator", "knnlm", "--knn-temperature", "0"], "--knn-temperature", "> 0"),
     (["--mode", "enforce", "--max-new-tokens", "-5"], "--max-new-tokens", ">= 1"),
-    (["--max-new-tokens", "5"], "--max-new-tokens", "only enforce mode"),
+    (["--max-new-tokens", "-5"], "--max-new-tokens", ">= 1"),  # checked in estimate mode too (it is unused there)
     (["--knn-k", "4"], "--knn-k", "only the knnlm propagator"),
     (["--propagator", "conservative", "--tolerance", "0.2"], "--tolerance", "no tolerance"),
     (["--mode", "bogus"], "--mode", "invalid choice"),
