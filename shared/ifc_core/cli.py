@@ -90,18 +90,18 @@ def _scorer(args: argparse.Namespace) -> Any:
 
 
 def _label_options(args: argparse.Namespace) -> None:
-    """Options that do nothing with the others given are mistakes: say so before any work."""
-    knn = [f"--knn-{k}" for k in ("alpha", "k", "temperature") if getattr(args, f"knn_{k}") is not None]
-    if knn and args.propagator != "knnlm":
-        raise ConfigurationError(f"{knn[0]}: only the knnlm propagator takes it; add --propagator knnlm or drop it")
+    """The files and the scorer, checked before any work; options that do nothing with the others
+    given are ignored, as `make_propagator` ignores them, but never silently."""
+    unused = [f"--knn-{k}" for k in ("alpha", "k", "temperature") if getattr(args, f"knn_{k}") is not None
+              and args.propagator != "knnlm"]
     if args.tolerance is not None and args.propagator not in ("permissive", "knnlm"):
-        raise ConfigurationError(f"--tolerance: the {args.propagator} propagator has no tolerance; drop it or use "
-                                 "--propagator permissive or knnlm")
-    _model_options(args)
+        unused.append("--tolerance")
     if args.propagator == "conservative" and args.mode == "estimate":
-        given = [o for o, v in (("--model", args.model), ("--scorer", args.scorer)) if v is not None]
-        if given:
-            raise ConfigurationError(f"{given[0]}: the conservative propagator in estimate mode uses no model; drop it")
+        unused += [o for o, v in (("--model", args.model), ("--scorer", args.scorer)) if v is not None]
+    for option in unused:
+        print(f"ifc: warning: {option}: the {args.propagator} propagator in {args.mode} mode does not use it; "
+              "ignored", file=sys.stderr)
+    _model_options(args)
     if not os.path.isfile(args.cases):
         what = "is a folder" if os.path.isdir(args.cases) else "does not exist"
         raise ConfigurationError(f"cases: {args.cases!r} {what}; give the path of a JSONL file of cases")

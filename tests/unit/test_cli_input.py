@@ -51,12 +51,9 @@ LABEL = [
     (["--propagator", "knnlm", "--knn-temperature", "0"], "--knn-temperature", "> 0"),
     (["--mode", "enforce", "--max-new-tokens", "-5"], "--max-new-tokens", ">= 1"),
     (["--max-new-tokens", "-5"], "--max-new-tokens", ">= 1"),  # checked in estimate mode too (it is unused there)
-    (["--knn-k", "4"], "--knn-k", "only the knnlm propagator"),
-    (["--propagator", "conservative", "--tolerance", "0.2"], "--tolerance", "no tolerance"),
     (["--mode", "bogus"], "--mode", "invalid choice"),
     (["--propagator", "oracle"], "--propagator", "invalid choice"),
     (["--model", "no-such-model"], "--model", "no such file or folder"),
-    (["--propagator", "conservative", "--model", "MODEL"], "--model", "uses no model"),
     (["--scorer", "http://127.0.0.1:8011"], "--scorer", "/v1"),
     (["--scorer", "ftp://127.0.0.1/v1"], "--scorer", "http://"),
     (["--scorer", "http://127.0.0.1:8011/v1", "--model", "MODEL"], "--scorer", "not both"),
@@ -97,6 +94,17 @@ def test_label_cases_files(files, capsys):
     first = fails(capsys, ["label", str(surrogate), *conservative], str(surrogate), "lone surrogate")
     assert "line 2, field 'documents[0].text'" in first
     untouched(files, "empty.jsonl", "latin1.jsonl", "surrogate.jsonl")
+
+
+@pytest.mark.parametrize("options, option", [
+    (["--propagator", "conservative", "--knn-k", "4"], "--knn-k"),
+    (["--propagator", "conservative", "--tolerance", "0.2"], "--tolerance"),
+    (["--propagator", "conservative", "--model", "MODEL"], "--model")])
+def test_options_that_do_nothing_are_ignored_with_a_warning(files, capsys, options, option):
+    options = [str(files / "model") if o == "MODEL" else o for o in options]
+    assert main(["label", str(files / "cases.jsonl"), "-o", str(files / "out.jsonl"), *options]) == 0
+    assert f"ifc: warning: {option}: the conservative propagator in estimate mode does not use it; ignored" \
+        in capsys.readouterr().err
 
 
 def test_a_utf8_bom_is_fine(files, capsys):
