@@ -20,11 +20,13 @@ from ._errors import (
     AuditError,
     CaseFormatError,
     ConfigurationError,
+    ConfigurationTypeError,
     IFCError,
     IFCViolation,
     LatticeError,
     ModelLoadError,
     ScoringError,
+    SearchBudgetError,
     UnknownElementError,
 )
 from ._gate import RETRIEVER_CHANNEL, Admitted, Provenance, RetrievalGate
@@ -40,7 +42,7 @@ from ._propagators import ConservativePropagator, PermissivePropagator, Propagat
 from ._record import AuditLog, Candidate, Decision
 from ._registry import PROPAGATORS, make_propagator, resolve_propagator
 from .scoring import Generation, HFScorer, MockScorer, Scorer, ScoringRun, VLLMScorer
-from ._search import Tolerance
+from ._search import SearchBudget, Tolerance
 from ._sources import LabelledSource
 from ._telemetry import LOGGER_NAME
 from ._tracker import FlowTracker, RunState
@@ -56,6 +58,7 @@ __all__ = [
     "Chain",
     "ChatPrompt",
     "ConfigurationError",
+    "ConfigurationTypeError",
     "ConservativePropagator",
     "DECISIONS",
     "DEFAULT_SYSTEM",
@@ -102,6 +105,8 @@ __all__ = [
     "Scorer",
     "ScoringError",
     "ScoringRun",
+    "SearchBudget",
+    "SearchBudgetError",
     "Signer",
     "Tags",
     "Tolerance",

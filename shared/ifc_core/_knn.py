@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _checks as checks
 from ._errors import ScoringError
 from ._knn_store import KNNDatastore, hidden_states_of
 from ._lattice import Label, Lattice
@@ -77,18 +78,13 @@ class KNNLMPropagator(Propagator):
                  max_candidates: int = 4096) -> None:
         super().__init__(scorer, prompt=prompt, lattice=lattice)
         self.tolerance = Tolerance.of(tolerance)
-        for field, a in (("alpha", alpha), ("generation_alpha", generation_alpha)):
-            if not 0.0 < a < 1.0:
-                raise ValueError(f"{field}: the interpolation weight must be strictly between 0 and 1, got {a!r}")
-        for field, t in (("temperature", temperature), ("generation_temperature", generation_temperature)):
-            if not t > 0:
-                raise ValueError(f"{field}: must be > 0, got {t!r}")
-        if k < 1:
-            raise ValueError(f"k: the number of neighbours must be at least 1, got {k!r}")
-        self.alpha, self.k, self.temperature = float(alpha), int(k), float(temperature)
-        self.generation_alpha, self.generation_temperature = float(generation_alpha), float(generation_temperature)
-        self.datastore = datastore
-        self.max_candidates = max_candidates
+        self.alpha = checks.number(alpha, "alpha", above=0, below=1)
+        self.generation_alpha = checks.number(generation_alpha, "generation_alpha", above=0, below=1)
+        self.k = checks.whole(k, "k")
+        self.temperature = checks.number(temperature, "temperature", above=0)
+        self.generation_temperature = checks.number(generation_temperature, "generation_temperature", above=0)
+        self.datastore = checks.instance(datastore, KNNDatastore, "datastore", "a KNNDatastore", optional=True)
+        self.max_candidates = checks.whole(max_candidates, "max_candidates")
 
     @property
     def settings(self) -> dict[str, Any]:

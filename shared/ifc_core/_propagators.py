@@ -9,14 +9,16 @@
 
 from __future__ import annotations
 
+import numbers
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from ._errors import IFCError, ScoringError
+from . import _checks as checks
+from ._errors import ConfigurationError, IFCError, ScoringError
 from ._lattice import Label, Lattice
 from ._prompt import ChatPrompt
 from ._record import Candidate, Decision
@@ -34,11 +36,14 @@ class _Inputs:
 
     def __init__(self, query: LabelledSource, documents: Sequence[LabelledSource],
                  lattice: Lattice | None) -> None:
-        self.query, self.documents = query, list(documents)
-        given = [s.label for s in [query, *documents] if s.label is not None]
+        checks.instance(query, LabelledSource, "query", "a LabelledSource")
+        self.query, self.documents = query, checks.items(documents, LabelledSource, "documents", "LabelledSource")
+        checks.instance(lattice, Lattice, "lattice", "a Lattice", optional=True)
+        given = [s.label for s in [query, *self.documents] if s.label is not None]
         lattice = lattice or (given[0].lattice if given else None)
         if lattice is None:
-            raise IFCError("no input carries a label; pass lattice=... so unlabelled inputs can be given ⊤")
+            raise ConfigurationError("lattice: no input carries a label; pass lattice=... so unlabelled inputs "
+                                     "can be given ⊤")
         self.lattice = lattice
         self.notes: list[str] = []
         self.problem: str | None = None
@@ -72,10 +77,14 @@ class Propagator(ABC):
     """Labels LLM outputs. Every entry point returns a `Decision` carrying its record."""
 
     name: ClassVar[str]
+    needs_scorer: ClassVar[bool] = True  # labelling needs a model (only the conservative one does not)
 
     def __init__(self, scorer: Scorer | None = None, *, prompt: ChatPrompt | None = None,
                  lattice: Lattice | None = None) -> None:
-        self.scorer = scorer
+        self.scorer = checks.scorer(scorer, f"{type(self).__name__}.scorer", optional=not self.needs_scorer)
+        if prompt is not None and not callable(getattr(prompt, "build", None)):
+            raise checks.wrong_type("prompt", "a ChatPrompt or None", prompt)
+        checks.instance(lattice, Lattice, "lattice", "a Lattice", optional=True)
         self.lattice = lattice
         self._prompt = prompt
 
@@ -131,6 +140,7 @@ class Propagator(ABC):
         label with the reason recorded.
         """
         start = time.perf_counter()
+        _check_call(output=output, id=id)
         inputs = _Inputs(query, documents, self.lattice)
         text = ""
         spent: list[Any] = []
@@ -157,6 +167,7 @@ class Propagator(ABC):
         text generated from every document is released with the conservative label.
         """
         start = time.perf_counter()
+        _check_call(max_new_tokens=max_new_tokens, id=id)
         inputs = _Inputs(query, documents, self.lattice)
         scorer = self._need_scorer()
         docs = inputs.by_rank()
@@ -206,10 +217,12 @@ class ConservativePropagator(Propagator):
     """
 
     name = "conservative"
+    needs_scorer = False
 
     def label(self, query: LabelledSource, documents: Sequence[LabelledSource], output: Output,
               *, id: str | None = None) -> Decision:
         start = time.perf_counter()
+        _check_call(output=output, id=id)
         inputs = _Inputs(query, documents, self.lattice)
         try:
             text, _ = self._text(output)
@@ -221,6 +234,7 @@ class ConservativePropagator(Propagator):
     def enforce(self, query: LabelledSource, documents: Sequence[LabelledSource], *,
                 max_new_tokens: int = 128, id: str | None = None) -> Decision:
         start = time.perf_counter()
+        _check_call(max_new_tokens=max_new_tokens, id=id)
         inputs = _Inputs(query, documents, self.lattice)
         scorer = self._need_scorer()
         gen = scorer.generate(self.prompt.build(query.text, inputs.documents).ids, max_new_tokens)
@@ -248,10 +262,8 @@ class PermissivePropagator(Propagator):
                  budget: SearchBudget | None = None) -> None:
         super().__init__(scorer, prompt=prompt, lattice=lattice)
         self.tolerance = Tolerance.of(tolerance)
-        if doc_order not in ("label", "original"):
-            raise ValueError("doc_order: use 'label' or 'original'")
-        self.doc_order = doc_order
-        self.max_candidates = max_candidates
+        self.doc_order = checks.choice(doc_order, "doc_order", ("label", "original"))
+        self.max_candidates = checks.whole(max_candidates, "max_candidates")
         self.budget = SearchBudget.of(budget, max_candidates)
 
     @property
@@ -289,6 +301,19 @@ class PermissivePropagator(Propagator):
         view = token_view(self.prompt, self._need_scorer().decode, inputs.query.text, docs, run.output_ids)
         return search_label(inputs, docs, score, self.tolerance, self.max_candidates, known,
                             budget=self.budget, view=view, notes=inputs.notes)
+
+
+def _check_call(*, output: Any = "", max_new_tokens: Any = 1, id: Any = None) -> None:
+    """The arguments of `label`/`enforce` besides the inputs (those `_Inputs` checks)."""
+    checks.text(id, "id", empty=True, optional=True)
+    checks.whole(max_new_tokens, "max_new_tokens")
+    if isinstance(output, str):
+        return
+    if isinstance(output, (bytes, Mapping)) or not isinstance(output, Iterable) or iter(output) is output:
+        raise checks.wrong_type("output", "the output as text, or its token ids in a list or tuple", output)
+    bad = next((t for t in output if isinstance(t, bool) or not isinstance(t, numbers.Integral)), None)
+    if bad is not None:
+        raise checks.wrong_type("output", "token ids (whole numbers) when not text", bad)
 
 
 def _reason(exc: BaseException) -> str:

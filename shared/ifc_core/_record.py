@@ -10,7 +10,8 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from ._errors import AuditError, ConfigurationError
+from . import _checks as checks
+from ._errors import AuditError
 from ._lattice import Label
 
 _log = logging.getLogger("llm_ifc")
@@ -94,16 +95,8 @@ class AuditLog:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, on_error: Literal["raise", "warn"] = "raise") -> None:
-        if not isinstance(path, (str, os.PathLike)):
-            raise ConfigurationError(f"AuditLog.path: give a file path, not {type(path).__name__}")
-        self.path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(folder):
-            raise ConfigurationError(f"AuditLog.path: the folder {folder!r} does not exist; create it first")
-        if os.path.isdir(self.path):
-            raise ConfigurationError(f"AuditLog.path: {self.path!r} is a folder; give a file path")
-        if on_error not in ("raise", "warn"):
-            raise ConfigurationError("AuditLog.on_error: use 'raise' (default) or 'warn'")
+        self.path = checks.output_file(path, "AuditLog.path")
+        checks.choice(on_error, "AuditLog.on_error", ("raise", "warn"))
         self.on_error = on_error
         self._lock = threading.Lock()
 
@@ -117,6 +110,8 @@ class AuditLog:
         return text.encode("utf-8", "backslashreplace") + b"\n"
 
     def write(self, entry: Decision | dict[str, Any]) -> None:
+        """Append `entry` (a `Decision` or a JSON-able dict) as one line."""
+        checks.instance(entry, (Decision, dict), "entry", "a Decision or a dict")
         try:
             line = self.encode(entry)
             with self._lock:

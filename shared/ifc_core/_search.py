@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._errors import IFCError, ScoringError
+from ._checks import instance, number, whole
+from ._errors import ScoringError, SearchBudgetError
 from ._lattice import Label, Lattice
 from ._record import Candidate
 from ._tolerance import CRITERIA, TokenView, Tolerance, content_mask, token_view
@@ -28,11 +29,6 @@ __all__ = ["CRITERIA", "SearchBudget", "SearchBudgetError", "TokenView", "Tolera
            "exhaustive_label", "lower_covers", "search_label", "token_view"]
 
 Score = Callable[[list[frozenset[str]]], Sequence[np.ndarray]]
-
-
-class SearchBudgetError(IFCError):
-    """The label search ran out of its candidate, scoring or time budget (the decision falls back
-    to the conservative label; raise the budget with `SearchBudget` to search further)."""
 
 
 @dataclass(frozen=True)
@@ -51,16 +47,14 @@ class SearchBudget:
     seconds: float | None = 30.0
 
     def __post_init__(self) -> None:
-        for name in ("max_candidates", "max_scored"):
-            v = getattr(self, name)
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
-                raise ValueError(f"SearchBudget.{name}: give a whole number >= 1 (or None for no limit), got {v!r}")
-        if self.seconds is not None and not (isinstance(self.seconds, (int, float)) and self.seconds > 0):
-            raise ValueError(f"SearchBudget.seconds: give a number of seconds > 0 (or None), got {self.seconds!r}")
+        whole(self.max_candidates, "SearchBudget.max_candidates")
+        whole(self.max_scored, "SearchBudget.max_scored", optional=True)
+        number(self.seconds, "SearchBudget.seconds", above=0, optional=True)
 
     @classmethod
     def of(cls, value: SearchBudget | None, max_candidates: int | None = None) -> SearchBudget:
-        budget = value or cls()
+        budget = instance(value, SearchBudget, "budget", "a SearchBudget", optional=True) or cls()
+        whole(max_candidates, "max_candidates", optional=True)
         if max_candidates is not None and max_candidates != budget.max_candidates:
             budget = cls(max_candidates, budget.max_scored, budget.seconds)
         return budget
