@@ -46,6 +46,9 @@ class IFCCallbackHandler(BaseCallbackHandler):
     never mix. Every decision goes to the audit log (if given) and is dispatched as the custom
     event ``ifc.label``; violations as ``ifc.violation``.
 
+    A system message is explained only by the prompt template it was rendered from, or by
+    `system_prompts` (the application's own system prompt texts); any other system text is ⊤.
+
     This is a synchronous handler on purpose: an async handler cannot stop a synchronous tool
     (LangChain swallows its exceptions), while a sync handler blocks on both sync and async paths.
     """
@@ -54,8 +57,9 @@ class IFCCallbackHandler(BaseCallbackHandler):
     run_inline: bool = True
 
     def __init__(self, propagator: Propagator | str, policy: Policy, *, query_label: Label | Any,
-                 enforce: bool = True, audit: AuditLog | None = None) -> None:
-        self.tracker = FlowTracker(propagator, policy, query_label=query_label, audit=audit)
+                 enforce: bool = True, audit: AuditLog | None = None, system_prompts: Sequence[str] = ()) -> None:
+        self.tracker = FlowTracker(propagator, policy, query_label=query_label, audit=audit,
+                                   system_prompts=system_prompts)
         self.enforce = enforce
         self._keys: dict[UUID, Hashable] = {}
         self._tools: dict[UUID, tuple[str, str | None]] = {}  # running tool: (name, model's tool-call id)

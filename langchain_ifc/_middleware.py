@@ -54,17 +54,25 @@ class IFCMiddleware(AgentMiddleware):
 
     The policy must fit the agent's tools: a tool the policy names that the agent lacks, or a
     tool without a sink (unless `default_sink` is set), is an error at the first model call.
+
+    `system_prompts`: by default the agent's system message (``create_agent(system_prompt=...)``,
+    or what a middleware writes there) is the application's text, at the query label. If a
+    middleware puts other text there (a fetched page, a user profile), give the fixed texts
+    instead: then only those, and sealed documents, are explained, and the rest is ⊤.
     """
 
     def __init__(self, propagator: Propagator | str, policy: Policy, *, query_label: Label | Any,
                  on_violation: OnViolation = "block", audit: AuditLog | None = None,
-                 mode: Literal["estimate", "enforce"] = "estimate", sink_retry: bool = True) -> None:
+                 mode: Literal["estimate", "enforce"] = "estimate", sink_retry: bool = True,
+                 system_prompts: Sequence[str] | None = None) -> None:
         super().__init__()
         if on_violation not in ("block", "raise", "interrupt"):
             raise ValueError("on_violation: use 'block', 'raise' or 'interrupt'")
         if mode not in ("estimate", "enforce"):
             raise ValueError("mode: use 'estimate' (label what the model said) or 'enforce' (guard it)")
-        self.tracker = FlowTracker(propagator, policy, query_label=query_label, audit=audit)
+        self.tracker = FlowTracker(propagator, policy, query_label=query_label, audit=audit,
+                                   system_prompts=system_prompts or ())
+        self.trust_system_message = system_prompts is None
         self.on_violation = on_violation
         self.mode = mode
         self.sink_retry = sink_retry
@@ -76,9 +84,13 @@ class IFCMiddleware(AgentMiddleware):
         return ("answer", digest(json.dumps([text_of(ai.content), ai.tool_calls], sort_keys=True, default=str))[:32])
 
     # -- labelling at production -----------------------------------------------------------
-    def _known(self, key: Any, messages: Sequence[BaseMessage]) -> None:
-        """What the request shows, for the account: the user's turns and the tool results."""
+    def _known(self, key: Any, request: Any) -> None:
+        """What the request shows, for the account: the agent's system message (unless the fixed
+        system texts were declared), the user's turns and the tool results."""
+        messages = list(request.messages)
         self.tracker.begin(key, [text_of(h.content) for h in messages if isinstance(h, HumanMessage)])
+        if self.trust_system_message and request.system_message is not None:
+            self.tracker.add_template(key, [text_of(request.system_message.content)])
         for t in messages:
             if isinstance(t, ToolMessage):
                 self.tracker.add_tool_result(key, t.name or "unknown", text_of(t.content), t.tool_call_id,
@@ -101,7 +113,7 @@ class IFCMiddleware(AgentMiddleware):
         if ai is None:
             return response
         key = self._key(ai)
-        self._known(key, messages)
+        self._known(key, request)
         decision = self.tracker.label_output(key, text_of(ai.content), ai.tool_calls, prompt=prompt, message_id=ai.id)
         self.tracker.finish(key)
         return self._sealed(response, text_of(ai.content), ai.tool_calls, decision)
@@ -111,7 +123,7 @@ class IFCMiddleware(AgentMiddleware):
         system, messages = request.system_message, list(request.messages)
         shown = ([system] if system else []) + messages
         key = ("request", digest(json.dumps([(m.type, text_of(m.content)) for m in shown], default=str))[:32])
-        self._known(key, messages)
+        self._known(key, request)
         responses: list[Any] = []
 
         def generate(texts: list[str] | None) -> tuple[str, list[Any]]:

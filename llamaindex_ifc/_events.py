@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from llama_index.core.instrumentation import get_dispatcher
@@ -20,14 +20,17 @@ from llama_index.core.tools import ToolOutput
 from llama_index_instrumentation.dispatcher import active_span_id
 from pydantic import ConfigDict, PrivateAttr
 
-from ifc_core import AuditError, AuditLog, FlowTracker, Label, Policy, PromptMessage, Propagator, template_literals
+from ifc_core import AuditError, AuditLog, FlowTracker, Label, Policy, PromptMessage, Propagator
 
-from ._convert import OBSERVATION, message_text, node_view, prompt_messages, react_action, tool_calls_of
+from ._convert import (OBSERVATION, application_texts, message_text, node_view, prompt_literals, prompt_messages,
+                       react_action, tool_calls_of)
 
 __all__ = ["IFCEventHandler", "ANSWER_KEY"]
 
 ANSWER_KEY = "ifc_answer"  # where a query engine's Response carries the answer's label and decision
 
+_APPLICATION_ATTRS = ("system_prompt", "formatter", "agents", "_prefix_messages", "_context_template",
+                      "_system_prompt")
 _QUESTION_ARGS = ("user_msg", "str_or_query_bundle", "query_str", "message", "query")
 
 
@@ -49,15 +52,6 @@ def _requests(args: dict[str, Any]) -> list[str]:
     return [t for t in texts if t]
 
 
-def _template_strings(template: Any) -> list[str]:
-    """The template texts of a LlamaIndex prompt template (plain, chat or selector)."""
-    if hasattr(template, "default_template"):
-        return _template_strings(template.default_template)
-    if hasattr(template, "message_templates"):
-        return [m.content for m in template.message_templates if m.content]
-    return [template.template] if isinstance(getattr(template, "template", None), str) else []
-
-
 def _seen(event: Any) -> tuple[str, str]:
     """(prompt, output) of an LLM end event, to tell one output reported twice."""
     if isinstance(event, LLMCompletionEndEvent):
@@ -73,6 +67,7 @@ class _RunSpans(BaseSpanHandler[SimpleSpan]):
     _roots: dict[str, str] = PrivateAttr(default_factory=dict)
     _tool_ids: dict[str, str] = PrivateAttr(default_factory=dict)
     _llm: set[str] = PrivateAttr(default_factory=set)
+    _instances: set[tuple[int, str]] = PrivateAttr(default_factory=set)  # (agent, run) registered
     _guard: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @classmethod
@@ -128,6 +123,12 @@ class _RunSpans(BaseSpanHandler[SimpleSpan]):
             if start is not None and hasattr(start, "get"):
                 args.update({a: start.get(a) for a in (*_QUESTION_ARGS, "chat_history") if start.get(a) is not None})
             self._owner.tracker.begin(id_, _requests(args))
+        if instance is not None and any(hasattr(instance, a) for a in _APPLICATION_ATTRS):
+            with self._guard:
+                first = (id(instance), root or id_) not in self._instances
+                self._instances.add((id(instance), root or id_))
+            if first:  # the agent or engine running this span: its fixed prompt text is the application's
+                self._owner.tracker.add_template(root or id_, application_texts(instance))
         return SimpleSpan(id_=id_, parent_id=parent_span_id)
 
     def prepare_to_exit_span(self, id_: str, bound_args: Any, instance: Any = None, result: Any = None,
@@ -198,6 +199,7 @@ class _RunSpans(BaseSpanHandler[SimpleSpan]):
                 self._parents.pop(span, None)
                 self._tool_ids.pop(span, None)
                 self._llm.discard(span)
+            self._instances = {i for i in self._instances if i[1] != id_}
         self._owner._last_response.pop(id_, None)
         self._owner.tracker.finish(id_)
 
@@ -230,8 +232,11 @@ class IFCEventHandler(BaseEventHandler):
 
     @classmethod
     def create(cls, propagator: Propagator | str, policy: Policy, *, query_label: Label | Any,
-               audit: AuditLog | None = None) -> IFCEventHandler:
-        return cls(tracker=FlowTracker(propagator, policy, query_label=query_label, audit=audit))
+               audit: AuditLog | None = None, system_prompts: Sequence[str] = ()) -> IFCEventHandler:
+        """A handler with its own `FlowTracker`. `system_prompts` are fixed system texts of the
+        application beyond those it finds itself (an agent's ``system_prompt``, prompt templates)."""
+        return cls(tracker=FlowTracker(propagator, policy, query_label=query_label, audit=audit,
+                                       system_prompts=system_prompts))
 
     @classmethod
     def class_name(cls) -> str:
@@ -316,7 +321,7 @@ class IFCEventHandler(BaseEventHandler):
                 return
             self._last_response[key] = seen
         if isinstance(event, LLMPredictStartEvent):
-            self.tracker.add_template(key, [lit for t in _template_strings(event.template) for lit in template_literals(t)])
+            self.tracker.add_template(key, prompt_literals(event.template))
         elif isinstance(event, (RetrievalEndEvent, IFCLabelledNodes)):
             for node in event.nodes:
                 self.tracker.add_document(key, node_view(node))
