@@ -20,7 +20,7 @@ from langchain_core.tracers.context import register_configure_hook
 from ifc_core import AuditLog, Decision, FlowTracker, IFCViolation, Label, Policy, PromptMessage, Propagator
 
 from ._convert import (artifact_documents, document_view, prompt_messages, request_texts, run_key,
-                       prompt_template_literals, text_of)
+                       prompt_template_literals, text_of, tool_output)
 
 __all__ = ["IFCCallbackHandler", "Tracked", "ifc_session"]
 
@@ -189,12 +189,10 @@ class IFCCallbackHandler(BaseCallbackHandler):
         key = self._key(run_id, parent_run_id)
         with self._lock:
             tool, call_id = self._tools.get(run_id, (kwargs.get("name") or "unknown", None))
+        content, result, docs = tool_output(output)
         if isinstance(output, ToolMessage):
-            content, docs = text_of(output.content), artifact_documents(output.artifact)
             call_id = output.tool_call_id or call_id
-        else:
-            content, docs = text_of(output), ()
-        self.tracker.add_tool_result(key, tool, content, str(call_id or run_id), docs)
+        self.tracker.add_tool_result(key, tool, content, str(call_id or run_id), docs, result)
         self._done(run_id, parent_run_id)
 
     # -- outputs ---------------------------------------------------------------------------

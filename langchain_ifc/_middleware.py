@@ -94,7 +94,7 @@ class IFCMiddleware(AgentMiddleware):
         for t in messages:
             if isinstance(t, ToolMessage):
                 self.tracker.add_tool_result(key, t.name or "unknown", text_of(t.content), t.tool_call_id,
-                                             artifact_documents(t.artifact))
+                                             artifact_documents(t.artifact), t.artifact)
 
     def _sealed(self, response: Any, content: str, calls: Any, decision: Any) -> Any:
         """`response` with its answer carrying the sealed label (``response_metadata["ifc"]``)."""

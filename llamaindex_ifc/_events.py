@@ -294,7 +294,7 @@ class IFCEventHandler(BaseEventHandler):
         raw = raw.raw_output if isinstance(raw, ToolOutput) else raw  # FunctionTool wraps a returned ToolOutput
         nodes = raw if isinstance(raw, list) and raw and all(isinstance(n, NodeWithScore) for n in raw) else []
         self.tracker.add_tool_result(key, output.tool_name, str(output.content), result_id,
-                                     [node_view(n) for n in nodes])
+                                     [node_view(n) for n in nodes], raw)  # raw: for the policy's labeller
 
     def handle(self, event: BaseEvent, **kwargs: Any) -> None:
         key = self._spans.root(event.span_id)

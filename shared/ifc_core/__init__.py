@@ -13,7 +13,8 @@
 """
 
 from ._approval import DECISIONS, Review, approval_request, call_digest, read_review
-from ._account import WITHHELD, DocumentView, PromptAccount, PromptMessage, render_tool_calls, template_literals
+from ._account import (WITHHELD, DocumentView, PromptAccount, PromptMessage, render_call_spans, render_tool_calls,
+                       template_literals)
 from ._attest import ATTEST_KEY, KEY_ENV, MAC_KEY, Attestor, RecordSeal, Signer, digest
 from ._codec import LABEL_KEY, LABEL_PROBLEM_KEY, LabelCodec
 from ._errors import (
@@ -31,6 +32,7 @@ from ._errors import (
 )
 from ._gate import RETRIEVER_CHANNEL, Admitted, Provenance, RetrievalGate
 from ._introspection import IntrospectionPropagator, parse_reliance
+from ._items import Item, Labeller, PerItem
 from ._knn import KNNLMPropagator
 from ._knn_store import KNNDatastore
 from ._labelling import IFC_META_KEY
@@ -73,6 +75,7 @@ __all__ = [
     "IFCViolation",
     "IFC_META_KEY",
     "IntrospectionPropagator",
+    "Item",
     "KEY_ENV",
     "KNNDatastore",
     "KNNLMPropagator",
@@ -82,12 +85,14 @@ __all__ = [
     "Label",
     "LabelCodec",
     "LabelledSource",
+    "Labeller",
     "Lattice",
     "LatticeError",
     "MAC_KEY",
     "MockScorer",
     "ModelLoadError",
     "PROPAGATORS",
+    "PerItem",
     "PermissivePropagator",
     "Policy",
     "Product",
@@ -122,6 +127,7 @@ __all__ = [
     "make_propagator",
     "parse_reliance",
     "read_review",
+    "render_call_spans",
     "render_tool_calls",
     "resolve_propagator",
     "template_literals",

@@ -29,7 +29,7 @@ from ._lattice import Label
 from ._sources import LabelledSource
 
 __all__ = ["PromptMessage", "DocumentView", "Known", "Segment", "PromptAccount", "Origins", "account_prompt",
-           "locate", "render_tool_calls", "template_literals", "WITHHELD"]
+           "locate", "missing_items", "render_tool_calls", "render_call_spans", "template_literals", "WITHHELD"]
 
 Role = Literal["system", "user", "assistant", "tool"]
 WITHHELD = "withheld: label above the answer's"
@@ -48,9 +48,10 @@ class DocumentView:
 class PromptMessage:
     """One message of a prompt, translated from a framework's message type.
 
-    `tool_name`, `tool_call_id` and `documents` (the labelled documents a tool result carries) are
-    for tool messages; `tool_calls` and `seal` (an enforce wrapper's seal of its label) for
-    assistant messages. A plain completion prompt is one ``"user"`` message.
+    `tool_name`, `tool_call_id`, `documents` (the labelled documents a tool result carries) and
+    `result` (the tool's structured result, for the policy's labeller) are for tool messages;
+    `tool_calls` and `seal` (an enforce wrapper's seal of its label) for assistant messages. A
+    plain completion prompt is one ``"user"`` message.
     """
 
     role: Role
@@ -61,6 +62,7 @@ class PromptMessage:
     tool_calls: tuple[Mapping[str, Any], ...] = ()
     documents: tuple[DocumentView, ...] = ()
     seal: Any = None
+    result: Any = None
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ class PromptAccount:
         if old is not None:  # the same part found twice: keep one, never lower
             assert old.label is not None
             label = old.label.join(label)
-            text = old.text if text.strip() in old.text else f"{old.text}\n{text}"
+            text = join_text(old.text, text)
         self.parts[part] = LabelledSource(part, text, label)
 
     @property
@@ -129,6 +131,11 @@ class PromptAccount:
         return out
 
 
+def join_text(old: str, piece: str) -> str:
+    """The text of a part found again in another piece (the pieces of one part, in order)."""
+    return old if piece.strip() in old else f"{old}\n{piece.strip()}"
+
+
 def _mark(taken: bytearray, text: str, needle: str) -> list[tuple[int, int]]:
     """Every free occurrence of `needle` in `text`, marked as taken."""
     found, start = [], 0
@@ -143,15 +150,26 @@ def _mark(taken: bytearray, text: str, needle: str) -> list[tuple[int, int]]:
     return found
 
 
-def locate(text: str, known: Sequence[Known]) -> list[tuple[str, Known | None]]:
+def locate(text: str, known: Sequence[Known], once: Sequence[Known] = ()) -> list[tuple[str, Known | None]]:
     """`text` cut into (piece, origin) in order: every occurrence of a known text (longest first,
-    never overlapping), the rest with origin None."""
+    never overlapping), then each of `once` (a labeller's items) at its first free occurrence
+    (longest first), the rest with origin None. An item with no free occurrence is left out
+    (`missing_items` tells)."""
     taken = bytearray(len(text))
     spans: list[tuple[int, int, Known]] = []
     for k in sorted(known, key=lambda k: -len(k.text.strip())):
         needle = k.text.strip()
         if needle:
             spans.extend((i, j, k) for i, j in _mark(taken, text, needle))
+    for k in sorted(once, key=lambda k: -len(k.text.strip())):
+        needle, start = k.text.strip(), 0
+        while needle and (i := text.find(needle, start)) != -1:
+            j = i + len(needle)
+            if 1 not in taken[i:j]:
+                taken[i:j] = b"\x01" * (j - i)
+                spans.append((i, j, k))
+                break
+            start = i + 1
     spans.sort(key=lambda s: s[0])
     pieces: list[tuple[str, Known | None]] = []
     at = 0
@@ -165,6 +183,12 @@ def locate(text: str, known: Sequence[Known]) -> list[tuple[str, Known | None]]:
     return pieces
 
 
+def missing_items(pieces: Sequence[tuple[str, Known | None]], once: Sequence[Known]) -> list[Known]:
+    """The items of `once` that `locate` could not place."""
+    placed = {id(k) for _, k in pieces if k is not None}
+    return [k for k in once if id(k) not in placed]
+
+
 def render_tool_calls(content: str, tool_calls: Sequence[Mapping[str, Any]]) -> str:
     """The text scored for an output that calls tools: its content, then each call in plain words.
 
@@ -172,12 +196,36 @@ def render_tool_calls(content: str, tool_calls: Sequence[Mapping[str, Any]]) -> 
     scores prose far less noisily than JSON syntax, whose tokens carry no information about the
     sources but add per-token variance.
     """
+    return render_call_spans(content, tool_calls)[0]
+
+
+def render_call_spans(content: str, tool_calls: Sequence[Mapping[str, Any]]
+                      ) -> tuple[str, dict[str, tuple[int, int]]]:
+    """`render_tool_calls`, with the [start, end) character span of each call's line
+    (``"call:<i>"``) and of each argument's value (``"call:<i>:<name>"``) in that text: the spans
+    that get labels of their own (per-argument labels)."""
     def value(v: Any) -> str:
         return v if isinstance(v, str) else json.dumps(v, sort_keys=True, ensure_ascii=False)
 
-    calls = [f"Calling {c.get('name')} with " + "; ".join(f"{k}={value(v)}" for k, v in (c.get("args") or {}).items())
-             for c in tool_calls]
-    return "\n".join([content.strip(), *calls]).strip()
+    head = content.strip()
+    lines: list[str] = []
+    spans: dict[str, tuple[int, int]] = {}
+    at = len(head) + 1  # where the next line starts in "\n".join([head, *lines])
+    for i, call in enumerate(tool_calls):
+        line = f"Calling {call.get('name')} with "
+        for n, (k, v) in enumerate((call.get("args") or {}).items()):
+            line += ("; " if n else "") + f"{k}="
+            start = len(line)
+            line += value(v)
+            spans[f"call:{i}:{k}"] = (at + start, at + len(line))
+        spans[f"call:{i}"] = (at, at + len(line))
+        lines.append(line)
+        at += len(line) + 1
+    full = "\n".join([head, *lines])
+    text = full.strip()
+    lead = len(full) - len(full.lstrip())
+    clipped = {k: (min(max(a - lead, 0), len(text)), min(max(b - lead, 0), len(text))) for k, (a, b) in spans.items()}
+    return text, clipped
 
 
 class Origins(Protocol):

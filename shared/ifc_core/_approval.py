@@ -43,14 +43,21 @@ def approval_request(check: FlowCheck, args: Mapping[str, Any] | None, run: Any 
     """What the reviewer is shown: the refused call, why, and the digest to echo.
 
     Shaped like LangChain's `HITLRequest` (``action_requests``, ``review_configs``) with the IFC
-    fields beside them.
+    fields beside them. ``arguments`` shows each argument with its label: its own, where it was
+    scored as its own span (``own_label``), else the call's; ``argument`` names the one refused.
     """
     digest = call_digest(check.tool, args, check.tool_call_id, check.label)
+    own = check.argument_labels
+    arguments = {name: {"value": value, "label": own.get(name, check.label).to_json(), "own_label": name in own}
+                 for name, value in dict(args or {}).items()}
+    labels = "; ".join(f"{name}: {a['label']}" for name, a in arguments.items() if a["own_label"])
+    description = f"IFC: {check.reason}" + (f" (argument labels: {labels})" if labels else "")
     return {
         "type": "ifc_approval", "tool": check.tool, "args": dict(args or {}), "tool_call_id": check.tool_call_id,
         "label": check.label.to_json(), "sink": check.sink.to_json(), "reason": check.reason,
+        "argument": check.argument, "arguments": arguments,
         "digest": digest, "run": None if run is None else str(run),
-        "action_requests": [{"name": check.tool, "args": dict(args or {}), "description": f"IFC: {check.reason}",
+        "action_requests": [{"name": check.tool, "args": dict(args or {}), "description": description,
                              "ifc_digest": digest}],
         "review_configs": [{"action_name": check.tool, "allowed_decisions": list(DECISIONS)}],
     }

@@ -47,32 +47,47 @@ class CallChecks:
         call still has that output's tool and arguments. Outputs that name calls without ids (ReAct
         actions) are matched by tool and arguments, joining every output that proposed the same
         call. Anything else (an unknown call, or one changed since the model made it) is ⊤:
-        never "the latest output".
+        never "the latest output". The label is the call's own (`Decision.call_labels`).
         """
+        label, _, decision, how = self.labels_of_call(key, tool, args, tool_call_id)
+        return label, decision, how
+
+    def labels_of_call(self: FlowTracker, key: Hashable | None, tool: str, args: Mapping[str, Any] | None,
+                       tool_call_id: str | None = None) -> tuple[Label, dict[str, Label], Decision | None, str]:
+        """`label_of_call`, with each argument's own label where it was scored."""
         top = self.lattice.top
         st = self.get(key) if key is not None else None
         if st is None:
-            return top, None, "no output of this run is known: checked as ⊤"
+            return top, {}, None, "no output of this run is known: checked as ⊤"
         wanted = (str(tool), args_key(args))
         with st.lock:
             by_id = st.by_tool_call.get(str(tool_call_id)) if tool_call_id else None
-            unbound = [d for name, a, d in st.unbound if (name, a) == wanted]
+            unbound = [(d, i) for name, a, d, i in st.unbound if (name, a) == wanted]
         if by_id is not None:
-            name, recorded, decision = by_id
+            name, recorded, decision, index = by_id
             if (name, recorded) == wanted:
-                return decision.label, decision, f"the output that made call {tool_call_id!r}"
-            return top, decision, (f"call {tool_call_id!r} differs from the call its output made "
-                                   "(tool or arguments changed since): checked as ⊤")
+                label, arguments = decision.call_labels(index)
+                return label, arguments, decision, f"the output that made call {tool_call_id!r}"
+            return top, {}, decision, (f"call {tool_call_id!r} differs from the call its output made "
+                                       "(tool or arguments changed since): checked as ⊤")
         if unbound:
-            return (self.lattice.join_all(d.label for d in unbound), unbound[-1],
+            found = [d.call_labels(i) for d, i in unbound]
+            names = {a for _, arguments in found for a in arguments}
+            joined = {a: self.lattice.join_all(arguments.get(a, label) for label, arguments in found) for a in names}
+            return (self.lattice.join_all(label for label, _ in found), joined, unbound[-1][0],
                     f"the output(s) that proposed this exact call ({len(unbound)})")
-        return top, None, "no output of this run made this call: checked as ⊤"
+        return top, {}, None, "no output of this run made this call: checked as ⊤"
 
     def check_call(self: FlowTracker, key: Hashable | None, tool: str, args: Mapping[str, Any] | None,
                    tool_call_id: str | None = None, *, raise_on_violation: bool = False) -> FlowCheck:
-        """Check a tool call against the policy; record it; optionally raise `IFCViolation`."""
-        label, decision, how = self.label_of_call(key, tool, args, tool_call_id)
-        check = self.policy.check(tool, label, args, tool_call_id=tool_call_id, provenance=how)
+        """Check a tool call against the policy; record it; optionally raise `IFCViolation`.
+
+        The call is checked with its own label, and each argument that has a sink of its own
+        (`Policy.arguments`) with that argument's own label where it was scored (estimate mode;
+        a violation names the argument)."""
+        label, arguments, decision, how = self.labels_of_call(key, tool, args, tool_call_id)
+        check = self.policy.check(tool, label, args, argument_labels=arguments, tool_call_id=tool_call_id,
+                                  provenance=how)
         if key is not None:
             st = self.state(key)
             with st.lock:

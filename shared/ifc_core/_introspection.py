@@ -78,7 +78,7 @@ class IntrospectionPropagator(Propagator):
         return label, admitted, []
 
     def label(self, query: LabelledSource, documents: Sequence[LabelledSource], output: Output,
-              *, id: str | None = None) -> Decision:
+              *, id: str | None = None, spans: Any = None) -> Decision:  # spans: no per-token scores, none labelled
         return self._estimate(query, documents, output, id,
                               lambda inputs, text, ids, spent: self._admit(inputs, inputs.by_rank(), text, spent))
 

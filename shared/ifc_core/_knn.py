@@ -10,7 +10,7 @@ decision records are those of the prompt-based propagator.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,8 @@ from ._knn_store import KNNDatastore, hidden_states_of
 from ._lattice import Label, Lattice
 from ._prompt import ChatPrompt
 from ._propagators import Output, Propagator, _Inputs
-from ._search import Tolerance, search_label
+from ._search import SearchBudget, Tolerance, search_label
+from ._spans import ScoreMemo, span_labels, spans_of
 from ._record import Candidate, Decision
 from .scoring.base import Generation, Scorer
 from ._sources import LabelledSource
@@ -110,7 +111,7 @@ class KNNLMPropagator(Propagator):
     # estimate and enforce ----------------------------------------------------------------------
 
     def label(self, query: LabelledSource, documents: Sequence[LabelledSource], output: Output,
-              *, id: str | None = None) -> Decision:
+              *, id: str | None = None, spans: Mapping[str, tuple[int, int]] | None = None) -> Decision:
         def admit(inputs: _Inputs, text: str, ids: tuple[int, ...] | None, spent: list[Any]) -> tuple[Any, ...]:
             scorer = self._need_scorer()
             y = ids if ids is not None else scorer.encode(text)
@@ -120,7 +121,8 @@ class KNNLMPropagator(Propagator):
             spent.append(_Pass(passes, tokens))
             context = self.prompt.build(inputs.query.text, []).ids
             queries, lm = self._answer_pass(context, tuple(y), spent)
-            return self._search(inputs, store, queries, lm, np.asarray(y))
+            masks = spans_of(spans, scorer, y, text, inputs.notes)
+            return self._search(inputs, store, queries, lm, np.asarray(y), masks)
 
         return self._estimate(query, documents, output, id, admit)
 
@@ -135,11 +137,18 @@ class KNNLMPropagator(Propagator):
         return self._safety_wrapper(query, documents, max_new_tokens, id, admit)
 
     def _search(self, inputs: _Inputs, store: KNNDatastore, queries: Any, lm: np.ndarray,
-                targets: np.ndarray) -> tuple[Label, list[str], list[Candidate]]:
+                targets: np.ndarray, masks: Mapping[str, np.ndarray] | None = None) -> tuple[Any, ...]:
         def score(sets: list[frozenset[str]]) -> list[np.ndarray]:
             return [self._mix(store.restricted(s).search(queries, self.k), lm, targets) for s in sets]
 
-        return search_label(inputs, inputs.documents, score, self.tolerance, self.max_candidates)
+        memo = ScoreMemo(score)  # shared with the spans' searches (per-argument labels)
+        found: tuple[Label, list[str], list[Candidate]] = search_label(inputs, inputs.documents, memo, self.tolerance,
+                                                                       self.max_candidates)
+        if not masks:
+            return found
+        return (*found, span_labels(inputs, inputs.documents, memo, self.tolerance, masks,
+                                    budget=SearchBudget.of(None, self.max_candidates),
+                                    max_candidates=self.max_candidates))
 
     def _mix(self, found: tuple[np.ndarray, np.ndarray], lm: np.ndarray, targets: np.ndarray) -> np.ndarray:
         p_knn = knn_probability(*found, targets, self.temperature)

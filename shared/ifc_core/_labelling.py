@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._account import Known, PromptAccount, PromptMessage, account_prompt, render_tool_calls
+from ._account import Known, PromptAccount, PromptMessage, account_prompt, render_call_spans, render_tool_calls
 from ._attest import digest
 from ._lattice import Label
 from ._record import Decision
@@ -64,15 +64,19 @@ class _Origins:
         return _output_part(message.id, rendered), label
 
     def tool(self, message: PromptMessage) -> list[tuple[str, str, Label]]:
-        """A tool message by its tool's rules; a framework that drops the tool's name or its
-        documents from the message (LlamaIndex) is completed from what the run recorded."""
+        """A tool message by its tool's rules; a framework that drops the tool's name, its
+        documents or its structured result from the message (LlamaIndex) is completed from what
+        the run recorded for that tool call."""
         result_id = message.tool_call_id or digest(message.text)[:12]
-        recorded_name, recorded_docs = None, ()
+        recorded_name, recorded_docs, recorded_result = None, (), None
         if self.st is not None and message.tool_call_id:
             with self.st.lock:
-                recorded_name, recorded_docs = self.st.tool_results.get(message.tool_call_id, (None, ()))
+                recorded_name, recorded_docs, recorded_result = self.st.tool_results.get(
+                    message.tool_call_id, (None, (), None))
         name = message.tool_name or recorded_name or "unknown"
-        return self.tracker.tool_pieces(name, message.text, result_id, message.documents or recorded_docs, self.key)
+        result = message.result if message.result is not None else recorded_result
+        return self.tracker.tool_pieces(name, message.text, result_id, message.documents or recorded_docs,
+                                        self.key, result, self.notes)
 
 
 class Labelling:
@@ -113,9 +117,11 @@ class Labelling:
                      message_id: str | None = None) -> Decision:
         """Label an LLM output of run `key` (estimate mode) from the prompt that produced it.
 
-        Without `prompt`, the run's sources are the documents and its request the question.
+        Without `prompt`, the run's sources are the documents and its request the question. Each
+        tool call's line and argument values are scored as spans of their own (per-argument
+        labels, `Decision.call_labels`), where the propagator can.
         """
-        text = render_tool_calls(content, tool_calls)
+        text, spans = render_call_spans(content, tool_calls)
         if prompt is not None:
             question, parts, notes = self._inputs(key, self.account(key, prompt))
         else:
@@ -123,8 +129,9 @@ class Labelling:
             with st.lock:
                 parts, asked = list(st.sources.values()), query if query is not None else st.query
                 notes = [f"{i}: {st.problems.get(i, 'no trusted label found')}, treated as ⊤" for i in st.unlabelled]
+                notes += list(st.notes.values())
             question = LabelledSource("query", asked or "(no question)", self.query_label)
-        decision = self.propagator.label(question, parts, text, id=str(key))
+        decision = self.propagator.label(question, parts, text, id=str(key), **({"spans": spans} if spans and self.takes_spans else {}))
         decision.notes.extend(notes)
         return self.record(key, decision, tool_calls, content=content, message_id=message_id)
 
@@ -139,8 +146,8 @@ class Labelling:
             st.last = decision
             st.decisions.append(decision)
             del st.decisions[:-_MAX_DECISIONS]
-            for call in tool_calls:
-                entry = (str(call.get("name")), args_key(call.get("args")), decision)
+            for index, call in enumerate(tool_calls):
+                entry = (str(call.get("name")), args_key(call.get("args")), decision, index)
                 if call.get("id"):
                     st.by_tool_call[str(call["id"])] = entry
                 else:

@@ -23,6 +23,7 @@ from ._lattice import Label, Lattice
 from ._prompt import ChatPrompt
 from ._record import Candidate, Decision
 from ._search import SearchBudget, Tolerance, search_label, token_view
+from ._spans import ScoreMemo, span_labels, spans_of
 from .scoring.base import Generation, Scorer, ScoringRun
 from ._sources import LabelledSource
 
@@ -107,8 +108,12 @@ class Propagator(ABC):
 
     @abstractmethod
     def label(self, query: LabelledSource, documents: Sequence[LabelledSource], output: Output,
-              *, id: str | None = None) -> Decision:
-        """Estimate mode: label an existing `output` (text, or the exact generated token ids)."""
+              *, id: str | None = None, spans: Mapping[str, tuple[int, int]] | None = None) -> Decision:
+        """Estimate mode: label an existing `output` (text, or the exact generated token ids).
+
+        `spans` names [start, end) character ranges of the output (a tool call's arguments,
+        `render_call_spans`) that get labels of their own in ``decision.spans``, where the
+        propagator can score them (``_spans.py``)."""
 
     @abstractmethod
     def enforce(self, query: LabelledSource, documents: Sequence[LabelledSource], *,
@@ -134,9 +139,9 @@ class Propagator(ABC):
                   id: str | None, admit: Any) -> Decision:
         """Estimate mode, for any way of choosing the label; fails closed.
 
-        `admit(inputs, text, ids, spent)` returns (label L*, admitted ids, candidates) and appends
-        the scoring runs and generations it uses to `spent` (their cost goes in the record, also on
-        failure). A problem with the inputs, an empty output, or any error gives the conservative
+        `admit(inputs, text, ids, spent)` returns (label L*, admitted ids, candidates[, span labels])
+        and appends the scoring runs and generations it uses to `spent` (their cost goes in the
+        record, also on failure). A problem with the inputs, an empty output, or any error gives the conservative
         label with the reason recorded.
         """
         start = time.perf_counter()
@@ -150,12 +155,13 @@ class Propagator(ABC):
                 raise IFCError(inputs.problem)
             if not text.strip():
                 raise ScoringError("empty output")
-            best, admitted, candidates = admit(inputs, text, ids, spent)
+            best, admitted, candidates, *spans = admit(inputs, text, ids, spent)
         except Exception as exc:  # fail closed: any error or doubt gives the conservative label
             return self._decision(inputs, "estimate", text, start, id, fallback_reason=_reason(exc),
                                   settings=self.settings, **_cost(spent))
         return self._decision(inputs, "estimate", text, start, id, label=inputs.query_label.join(best),
-                              admitted=admitted, candidates=candidates, settings=self.settings, **_cost(spent))
+                              admitted=admitted, candidates=candidates, settings=self.settings,
+                              spans=spans[0] if spans else {}, **_cost(spent))
 
     def _safety_wrapper(self, query: LabelledSource, documents: Sequence[LabelledSource], max_new_tokens: int,
                         id: str | None, admit: Any) -> Decision:
@@ -220,8 +226,8 @@ class ConservativePropagator(Propagator):
     needs_scorer = False
 
     def label(self, query: LabelledSource, documents: Sequence[LabelledSource], output: Output,
-              *, id: str | None = None) -> Decision:
-        start = time.perf_counter()
+              *, id: str | None = None, spans: Mapping[str, tuple[int, int]] | None = None) -> Decision:
+        start = time.perf_counter()  # (spans: every span carries the conservative label too)
         _check_call(output=output, id=id)
         inputs = _Inputs(query, documents, self.lattice)
         try:
@@ -271,13 +277,13 @@ class PermissivePropagator(Propagator):
         return {**self.tolerance.settings, "doc_order": self.doc_order, "budget": vars(self.budget)}
 
     def label(self, query: LabelledSource, documents: Sequence[LabelledSource], output: Output,
-              *, id: str | None = None) -> Decision:
+              *, id: str | None = None, spans: Mapping[str, tuple[int, int]] | None = None) -> Decision:
         def admit(inputs: _Inputs, text: str, ids: tuple[int, ...] | None, spent: list[Any]) -> tuple[Any, ...]:
             scorer = self._need_scorer()
             run = scorer.run(ids if ids is not None else scorer.encode(text))
             spent.append(run)
             docs = inputs.by_rank() if self.doc_order == "label" else inputs.documents
-            return self._search(inputs, docs, run, None)
+            return self._search(inputs, docs, run, None, spans_of(spans, scorer, run.output_ids, text, inputs.notes))
 
         return self._estimate(query, documents, output, id, admit)
 
@@ -292,15 +298,21 @@ class PermissivePropagator(Propagator):
         return self._safety_wrapper(query, documents, max_new_tokens, id, admit)
 
     def _search(self, inputs: _Inputs, docs: list[LabelledSource], run: ScoringRun,
-                seed: tuple[tuple[int, ...], Generation] | None) -> tuple[Label, list[str], list[Candidate]]:
+                seed: tuple[tuple[int, ...], Generation] | None, masks: Mapping[str, np.ndarray] | None = None
+                ) -> tuple[Any, ...]:
         def score(sets: list[frozenset[str]]) -> list[np.ndarray]:
             prompts = [self.prompt.build(inputs.query.text, [d for d in docs if d.id in s]).ids for s in sets]
             return run.score(prompts)
 
         known = {frozenset(d.id for d in docs): run.seed(*seed)} if seed is not None else {}
         view = token_view(self.prompt, self._need_scorer().decode, inputs.query.text, docs, run.output_ids)
-        return search_label(inputs, docs, score, self.tolerance, self.max_candidates, known,
-                            budget=self.budget, view=view, notes=inputs.notes)
+        memo = ScoreMemo(score, known)  # shared with the spans' searches
+        found = search_label(inputs, docs, memo, self.tolerance, self.max_candidates, known,
+                             budget=self.budget, view=view, notes=inputs.notes)
+        if not masks:
+            return found
+        return (*found, span_labels(inputs, docs, memo, self.tolerance, masks, budget=self.budget,
+                                    max_candidates=self.max_candidates, view=view))
 
 
 def _check_call(*, output: Any = "", max_new_tokens: Any = 1, id: Any = None) -> None:

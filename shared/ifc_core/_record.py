@@ -62,6 +62,24 @@ class Decision:
     fallback_reason: str | None = None
     notes: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    spans: dict[str, Label] = field(default_factory=dict)  # per call ("call:<i>") and argument ("call:<i>:<name>")
+
+    def call_labels(self, index: int) -> tuple[Label, dict[str, Label]]:
+        """(the label of call `index` of this output, each of its arguments' own labels).
+
+        In estimate mode, where the propagator scored the call's spans (``spans``), each argument
+        has its own label and the call's label is the join of its line's and its arguments'.
+        In enforce mode the released call was computed only from what `label` admits, so that
+        is the label of the call and of every argument; so also where no span was scored.
+        """
+        line = self.spans.get(f"call:{index}")
+        if self.mode == "enforce" or line is None:
+            return self.label, {}
+        prefix = f"call:{index}:"
+        args = {k[len(prefix):]: v for k, v in self.spans.items() if k.startswith(prefix)}
+        for v in args.values():
+            line = line.join(v)
+        return line, args
 
     @property
     def improved(self) -> bool:
@@ -77,6 +95,7 @@ class Decision:
             query_label=self.query_label.to_json(),
             lattice=self.label.lattice.spec(),
             improved=self.improved,
+            spans={k: v.to_json() for k, v in self.spans.items()},
         )
         return d
 
