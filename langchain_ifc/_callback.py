@@ -17,10 +17,10 @@ from langchain_core.messages import BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.tracers.context import register_configure_hook
 
-from ifc_core import AuditLog, Decision, FlowTracker, IFCViolation, Label, Policy, PromptMessage, Propagator
+from ifc_core import AuditLog, ConfigurationError, Decision, FlowTracker, IFCViolation, Label, Policy, PromptMessage, Propagator
 
-from ._convert import (artifact_documents, document_view, prompt_messages, request_texts, run_key,
-                       prompt_template_literals, text_of, tool_output)
+from ._convert import (REQUEST_KEYS, answer_text, artifact_documents, document_view, prompt_messages, prompt_template_literals,
+                       request_texts, run_key, text_of, tool_output)
 
 __all__ = ["IFCCallbackHandler", "Tracked", "ifc_session"]
 
@@ -48,6 +48,10 @@ class IFCCallbackHandler(BaseCallbackHandler):
 
     A system message is explained only by the prompt template it was rendered from, or by
     `system_prompts` (the application's own system prompt texts); any other system text is ⊤.
+    The user's request is a root run's input: a string, the user turns of a message list, or the
+    values of an input dict under `request_keys` (``input``, ``question``, ``query``,
+    ``messages``, ``text``, ``prompt``, ``user_input``, ``request`` by default). Any other input
+    key (a ``context`` the application formatted itself) is not the user's.
 
     This is a synchronous handler on purpose: an async handler cannot stop a synchronous tool
     (LangChain swallows its exceptions), while a sync handler blocks on both sync and async paths.
@@ -57,9 +61,16 @@ class IFCCallbackHandler(BaseCallbackHandler):
     run_inline: bool = True
 
     def __init__(self, propagator: Propagator | str, policy: Policy, *, query_label: Label | Any,
-                 enforce: bool = True, audit: AuditLog | None = None, system_prompts: Sequence[str] = ()) -> None:
+                 enforce: bool = True, audit: AuditLog | None = None, system_prompts: Sequence[str] = (),
+                 request_keys: Sequence[str] = REQUEST_KEYS) -> None:
         self.tracker = FlowTracker(propagator, policy, query_label=query_label, audit=audit,
                                    system_prompts=system_prompts)
+        if isinstance(request_keys, str) or not all(isinstance(k, str) and k for k in request_keys):
+            raise ConfigurationError("request_keys: give a list of the input keys that hold the user's request, "
+                                     "e.g. ['question']")
+        if not isinstance(enforce, bool):
+            raise ConfigurationError("enforce: give True (raise before a refused tool runs) or False (record only)")
+        self.request_keys = tuple(request_keys)
         self.enforce = enforce
         self._keys: dict[UUID, Hashable] = {}
         self._tools: dict[UUID, tuple[str, str | None]] = {}  # running tool: (name, model's tool-call id)
@@ -136,7 +147,7 @@ class IFCCallbackHandler(BaseCallbackHandler):
                        **kwargs: Any) -> None:
         key = self._key(run_id, parent_run_id, metadata)
         if parent_run_id is None:  # a new request (in a thread, it joins the earlier ones)
-            self.tracker.begin(key, request_texts(inputs))
+            self.tracker.begin(key, request_texts(inputs, self.request_keys))
         literals = prompt_template_literals(serialized, kwargs.get("name"))
         if literals is not None:
             self.tracker.add_template(key, literals)
@@ -156,6 +167,11 @@ class IFCCallbackHandler(BaseCallbackHandler):
             self.tracker.finish(key)
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+        tracked = self._tracking.get()
+        if parent_run_id is None and tracked is not None:
+            key = self.key_of(run_id)
+            if key is not None:
+                tracked.answers[key] = answer_text(outputs)
         self._done(run_id, parent_run_id)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None,
@@ -267,22 +283,31 @@ class Tracked:
     def __init__(self, handler: IFCCallbackHandler) -> None:
         self.handler = handler
         self.keys: list[Hashable] = []
+        self.answers: dict[Hashable, str | None] = {}  # what each root run returned, as text
 
     @property
     def decisions(self) -> list[Decision]:
         """Every decision of those runs, in order."""
         return [d for k in self.keys for d in self.handler.decisions(k)]
 
+    def _answer(self) -> tuple[Label | None, Decision | None]:
+        if not self.keys:
+            return None, None
+        key = self.keys[-1]
+        return self.handler.tracker.answer_of(key, self.answers.get(key))
+
     @property
     def decision(self) -> Decision | None:
-        """The decision of the last output (the answer), if any."""
-        found = self.decisions
-        return found[-1] if found else None
+        """The decision of the output the last run returned (None when it returned no output as
+        produced, e.g. a chain that combined several: see `label`)."""
+        return self._answer()[1]
 
     @property
     def label(self) -> Label | None:
-        """The answer's label (None when no output was labelled)."""
-        return self.decision.label if self.decision is not None else None
+        """The label of what the last run returned: its output's label when it returned one output
+        as produced, else the join of every label of the run (a grader's "Yes" after the answer
+        does not speak for the answer). None when nothing was labelled."""
+        return self._answer()[0]
 
 
 _session_var: ContextVar[IFCCallbackHandler | None] = ContextVar("ifc_session", default=None)
@@ -291,14 +316,16 @@ register_configure_hook(_session_var, inheritable=True)
 
 @contextlib.contextmanager
 def ifc_session(propagator: Propagator | str, policy: Policy, *, query_label: Label | Any, enforce: bool = True,
-                audit: AuditLog | None = None) -> Iterator[IFCCallbackHandler]:
+                audit: AuditLog | None = None, system_prompts: Sequence[str] = (),
+                request_keys: Sequence[str] = REQUEST_KEYS) -> Iterator[IFCCallbackHandler]:
     """Attach an `IFCCallbackHandler` to every run started inside the block, with no config change.
 
         with ifc_session(prop, policy, query_label="public") as ifc:
             chain.invoke("...")
         ifc.tracker  # decisions and checks per run
     """
-    handler = IFCCallbackHandler(propagator, policy, query_label=query_label, enforce=enforce, audit=audit)
+    handler = IFCCallbackHandler(propagator, policy, query_label=query_label, enforce=enforce, audit=audit,
+                                 system_prompts=system_prompts, request_keys=request_keys)
     token = _session_var.set(handler)
     try:
         yield handler

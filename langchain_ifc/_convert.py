@@ -123,19 +123,48 @@ def _content(m: Any) -> Any:
     return m[1]
 
 
-def request_texts(inputs: Any) -> list[str]:
+ANSWER_KEYS = ("output", "answer", "result", "text", "content")
+
+
+def answer_text(outputs: Any) -> str | None:
+    """The text a root run returned as its answer: a string, a message's text, the last message
+    of a ``messages`` list, or the value under a usual answer key of an output dict (None when
+    there is no one text: the answer then carries the join of the run's labels)."""
+    if isinstance(outputs, str):
+        return outputs
+    if isinstance(outputs, BaseMessage):
+        return text_of(outputs.content)
+    if isinstance(outputs, Mapping):
+        messages = outputs.get("messages")
+        if isinstance(messages, Sequence) and messages and isinstance(messages[-1], BaseMessage):
+            return text_of(messages[-1].content)
+        for key in ANSWER_KEYS:
+            if key in outputs:
+                return answer_text(outputs[key])
+    return None
+
+
+REQUEST_KEYS = ("input", "question", "query", "messages", "text", "prompt", "user_input", "request")
+
+
+def request_texts(inputs: Any, keys: Sequence[str] = REQUEST_KEYS) -> list[str]:
     """The texts the user authored in a run's input: a string, the user turns of a message list,
-    and the string values of an input dict (other roles' messages are not the user's)."""
+    and, in an input dict, the values under the request `keys` (strings, or the user turns of a
+    message list). Other keys (a ``context`` the application formatted) are not the user's: their
+    text is explained by its own origins, or is ⊤."""
     if isinstance(inputs, str):
         return [inputs]
     if isinstance(inputs, BaseMessage):
         return [text_of(inputs.content)] if isinstance(inputs, HumanMessage) else []
     if isinstance(inputs, Mapping):
         texts: list[str] = []
-        for value in inputs.values():
+        for key in keys:
+            value = inputs.get(key)
             if isinstance(value, str):
                 texts.append(value)
-            elif isinstance(value, Sequence):
+            elif isinstance(value, BaseMessage) and isinstance(value, HumanMessage):
+                texts.append(text_of(value.content))
+            elif isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
                 texts.extend(text_of(_content(m)) for m in value if _role(m) == "user")
         return texts
     if isinstance(inputs, Sequence):

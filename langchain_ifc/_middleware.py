@@ -14,11 +14,18 @@ from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_cu
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
 from ifc_core import (IFC_META_KEY, AuditLog, ConfigurationError, FlowCheck, FlowTracker, IFCViolation, Label, Policy,
-                      Propagator, approval_request, digest, read_review)
+                      Propagator, approval_request, digest, read_review, render_tool_calls)
 
+from ._boundary import ModelCalls, recording, shown_as
 from ._convert import artifact_documents, prompt_message, prompt_messages, text_of, with_text
 
 __all__ = ["IFCMiddleware"]
+
+
+_UNSEEN = ("no model call that gave this answer was seen (a middleware inside IFCMiddleware answered "
+           "without the model, or called it outside the run): its input is unknown, so it is ⊤")
+_CHANGED = ("a middleware inside IFCMiddleware changed the messages the model received: what enforce mode "
+            "withheld may have been put back, so the answer is ⊤ (list IFCMiddleware last in middleware=[...])")
 
 
 def _answer(response: Any) -> AIMessage | None:
@@ -88,13 +95,33 @@ class IFCMiddleware(AgentMiddleware):
         """What the request shows, for the account: the agent's system message (unless the fixed
         system texts were declared), the user's turns and the tool results."""
         messages = list(request.messages)
-        self.tracker.begin(key, [text_of(h.content) for h in messages if isinstance(h, HumanMessage)])
+        self.tracker.begin(key, [text_of(h.content) for h in messages if self._is_request(h)])
         if self.trust_system_message and request.system_message is not None:
             self.tracker.add_template(key, [text_of(request.system_message.content)])
         for t in messages:
             if isinstance(t, ToolMessage):
                 self.tracker.add_tool_result(key, t.name or "unknown", text_of(t.content), t.tool_call_id,
                                              artifact_documents(t.artifact), t.artifact)
+
+    def _is_request(self, message: Any) -> bool:
+        """A user turn that arrived as the agent's input (sealed by `before_agent`); a user message
+        that a tool, a middleware (a summary) or a state update put into the conversation is not."""
+        if not isinstance(message, HumanMessage):
+            return False
+        meta = message.additional_kwargs.get(IFC_META_KEY)
+        return isinstance(meta, dict) and self.tracker.is_request(text_of(message.content), meta.get("request"))
+
+    def _seal_requests(self, messages: Sequence[Any]) -> list[Any]:
+        """The user turns that arrived as this invocation's input (those after the last model or
+        tool message), sealed as requests; turns already sealed are left as they are."""
+        last = max((i for i, m in enumerate(messages) if isinstance(m, (AIMessage, ToolMessage))), default=-1)
+        sealed = []
+        for m in messages[last + 1:]:
+            if isinstance(m, HumanMessage) and not self._is_request(m):
+                old = m.additional_kwargs.get(IFC_META_KEY)
+                meta = {**(old if isinstance(old, dict) else {}), "request": self.tracker.seal_request(text_of(m.content))}
+                sealed.append(m.model_copy(update={"additional_kwargs": {**m.additional_kwargs, IFC_META_KEY: meta}}))
+        return sealed
 
     def _sealed(self, response: Any, content: str, calls: Any, decision: Any) -> Any:
         """`response` with its answer carrying the sealed label (``response_metadata["ifc"]``)."""
@@ -105,40 +132,57 @@ class IFCMiddleware(AgentMiddleware):
                   if isinstance(m, AIMessage) else m for m in response.result]
         return dataclasses.replace(response, result=result)
 
-    def _label(self, request: Any, response: Any) -> Any:
-        """Estimate mode: label the answer the model gave."""
-        messages = list(request.messages)
-        prompt = prompt_messages(([request.system_message] if request.system_message else []) + messages)
+    def _label(self, request: Any, response: Any, seen: ModelCalls) -> Any:
+        """Estimate mode: label the answer the model gave, from the messages it was really given
+        (a middleware inside this one may have changed the request: what it added is ⊤ unless
+        sealed); an answer no recorded model call gave is ⊤."""
         ai = _answer(response)
         if ai is None:
             return response
         key = self._key(ai)
         self._known(key, request)
-        decision = self.tracker.label_output(key, text_of(ai.content), ai.tool_calls, prompt=prompt, message_id=ai.id)
+        received = seen.received(ai)
+        content = text_of(ai.content)
+        if received is None:
+            decision = self.tracker.record(key, self.tracker.top_decision(
+                render_tool_calls(content, ai.tool_calls), _UNSEEN, "estimate"), ai.tool_calls,
+                content=content, message_id=ai.id)
+        else:
+            decision = self.tracker.label_output(key, content, ai.tool_calls, prompt=prompt_messages(received),
+                                                 message_id=ai.id)
         self.tracker.finish(key)
-        return self._sealed(response, text_of(ai.content), ai.tool_calls, decision)
+        return self._sealed(response, content, ai.tool_calls, decision)
 
     def _enforce(self, request: Any, call: Callable[[Any], Any]) -> Any:
-        """Enforce mode: release an answer generated only from the parts its label admits."""
+        """Enforce mode: release an answer generated only from the parts its label admits. If the
+        model did not receive exactly the messages this middleware gave (a middleware inside it
+        changed them), the answer is ⊤: what was withheld may have been put back."""
         system, messages = request.system_message, list(request.messages)
         shown = ([system] if system else []) + messages
         key = ("request", digest(json.dumps([(m.type, text_of(m.content)) for m in shown], default=str))[:32])
         self._known(key, request)
         responses: list[Any] = []
+        changed: list[bool] = []
 
         def generate(texts: list[str] | None) -> tuple[str, list[Any]]:
-            if texts is None:
-                responses.append(call(request))
-            else:
-                rebuilt = [with_text(m, t) for m, t in zip(shown, texts)]
-                responses.append(call(request.override(system_message=rebuilt[0] if system else None,
-                                                       messages=rebuilt[1:] if system else rebuilt)))
+            given = shown if texts is None else [with_text(m, t) for m, t in zip(shown, texts)]
+            with recording() as seen:
+                if texts is None:
+                    responses.append(call(request))
+                else:
+                    responses.append(call(request.override(system_message=given[0] if system else None,
+                                                           messages=given[1:] if system else given)))
             ai = _answer(responses[-1])
+            received = seen.received(ai)
+            changed.append(received is None or shown_as(received) != shown_as(given))
             return (text_of(ai.content), list(ai.tool_calls)) if ai is not None else ("", [])
 
-        decision, content, calls = self.tracker.enforce(
-            key, prompt_messages(shown), generate, sink_retry=self.sink_retry,
-            record_as=lambda content, calls: self._key(AIMessage(content, tool_calls=calls)))
+        answer_key = lambda content, calls: self._key(AIMessage(content, tool_calls=calls))  # noqa: E731
+        decision, content, calls = self.tracker.enforce(key, prompt_messages(shown), generate,
+                                                        sink_retry=self.sink_retry, record_as=answer_key)
+        if any(changed):
+            decision = self.tracker.record(answer_key(content, calls), self.tracker.top_decision(
+                render_tool_calls(content, calls), _CHANGED), calls, content=content)
         self.tracker.finish(key)
         return self._sealed(responses[-1], content, calls, decision)
 
@@ -153,7 +197,9 @@ class IFCMiddleware(AgentMiddleware):
         self._fit(request)
         if self.mode == "enforce":
             return self._enforce(request, handler)
-        return self._label(request, handler(request))
+        with recording() as seen:
+            response = handler(request)
+        return self._label(request, response, seen)
 
     async def awrap_model_call(self, request: Any, handler: Callable[[Any], Awaitable[Any]]) -> Any:
         self._fit(request)
@@ -161,8 +207,9 @@ class IFCMiddleware(AgentMiddleware):
             loop = asyncio.get_running_loop()
             return await asyncio.to_thread(
                 self._enforce, request, lambda r: asyncio.run_coroutine_threadsafe(handler(r), loop).result())
-        response = await handler(request)
-        return await asyncio.to_thread(self._label, request, response)
+        with recording() as seen:
+            response = await handler(request)
+        return await asyncio.to_thread(self._label, request, response, seen)
 
     # -- checks ----------------------------------------------------------------------------
     def check(self, messages: Sequence[BaseMessage], tool_call: dict[str, Any]) -> FlowCheck:
@@ -223,7 +270,9 @@ class IFCMiddleware(AgentMiddleware):
                    and any(tc.get("id") == request.tool_call.get("id") for tc in m.tool_calls)), None)
         return self._key(ai) if ai is not None else None
 
-    def before_agent(self, state: Any, runtime: Any) -> None:
+    def before_agent(self, state: Any, runtime: Any) -> dict[str, Any] | None:
+        """Seals the user turns this invocation brings (the only text, besides the application's
+        own, that carries the query label); checks that interrupts can pause."""
         if self.on_violation == "interrupt":
             from langgraph.config import get_config
 
@@ -233,9 +282,10 @@ class IFCMiddleware(AgentMiddleware):
                     "IFCMiddleware(on_violation='interrupt') needs a checkpointer and a thread id to pause for "
                     "a reviewer: create_agent(..., checkpointer=InMemorySaver()) and "
                     "config={'configurable': {'thread_id': ...}}; or use on_violation='block' or 'raise'")
-        return None
+        sealed = self._seal_requests(list(state.get("messages") or []))
+        return {"messages": sealed} if sealed else None
 
-    async def abefore_agent(self, state: Any, runtime: Any) -> None:
+    async def abefore_agent(self, state: Any, runtime: Any) -> dict[str, Any] | None:
         return self.before_agent(state, runtime)
 
     def wrap_tool_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:

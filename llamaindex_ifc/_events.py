@@ -280,14 +280,18 @@ class IFCEventHandler(BaseEventHandler):
     def _annotate(self, key: Hashable, response: Any) -> None:
         """Put the answer's own label on the response, under a key no document uses:
         ``response.metadata["ifc_answer"]`` (the nodes' ``ifc_label`` are the documents')."""
-        st = self.tracker.get(key)
-        decision = st.decisions[-1] if st is not None and st.decisions else None
-        if decision is None:
+        text = getattr(response, "response", None)
+        text = text if isinstance(text, str) else getattr(response, "response_txt", None)  # a finished stream
+        label, decision = self.tracker.answer_of(key, text if isinstance(text, str) else None)
+        if label is None:
             return
         if response.metadata is None:
             response.metadata = {}
-        response.metadata[ANSWER_KEY] = {"label": decision.label.to_json(), "mode": decision.mode,
-                                         "admitted": decision.admitted, "decision": decision.to_dict()}
+        # an answer that is no single output (a synthesizer that refined or combined outputs)
+        # carries the join of the run's labels, and no one decision speaks for it
+        response.metadata[ANSWER_KEY] = {"label": label.to_json(), "mode": decision.mode if decision else None,
+                                         "admitted": decision.admitted if decision else None,
+                                         "decision": decision.to_dict() if decision else None}
 
     def _tool_result(self, key: Hashable, output: Any, result_id: str) -> None:
         raw = output.raw_output

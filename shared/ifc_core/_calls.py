@@ -132,11 +132,12 @@ class CallChecks:
                                  provenance="a call edited by a reviewer, checked again")
 
     def _withholdable(self: FlowTracker, key: Hashable | None) -> list[Known]:
+        sealed = [Known(s.text, "source", s.label, s.id) for s in self.sealed_sources()]  # in any run
         st = self.get(key) if key is not None else None
         if st is None:
-            return []
+            return sealed
         with st.lock:
-            return [Known(s.text, "source", s.label, s.id) for s in st.sources.values()] + list(st.outputs)
+            return [Known(s.text, "source", s.label, s.id) for s in st.sources.values()] + list(st.outputs) + sealed
 
     def record_approval(self: FlowTracker, key: Hashable | None, check: FlowCheck, review: Any,
                         args: Mapping[str, Any] | None = None, answer: Any = None) -> None:

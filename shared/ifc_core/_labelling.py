@@ -16,9 +16,10 @@ from ._telemetry import report_decision
 if TYPE_CHECKING:
     from ._tracker import FlowTracker, RunState
 
-__all__ = ["Labelling", "OUTPUT_CHANNEL", "IFC_META_KEY"]
+__all__ = ["Labelling", "OUTPUT_CHANNEL", "REQUEST_CHANNEL", "IFC_META_KEY"]
 
 OUTPUT_CHANNEL = "output"
+REQUEST_CHANNEL = "request"  # a user turn an adapter saw arrive as the request of a run
 IFC_META_KEY = "ifc"  # where an enforce wrapper's answer carries its sealed label
 _MAX_DECISIONS = 1024  # per run; older decisions are dropped from the run's list (the audit log keeps them)
 _KEEP = 256
@@ -135,6 +136,13 @@ class Labelling:
         decision.notes.extend(notes)
         return self.record(key, decision, tool_calls, content=content, message_id=message_id)
 
+    def top_decision(self: FlowTracker, output: str, reason: str, mode: str = "enforce") -> Decision:
+        """A decision at ⊤ for an output whose inputs are not known (`reason` says why)."""
+        top = self.lattice.top
+        return Decision(id=None, mode=mode, propagator=self.propagator.name, label=top,  # type: ignore[arg-type]
+                        conservative_label=top, query_label=self.query_label, output=output,
+                        admitted=[], withheld=[], fallback_reason=reason)
+
     def record(self: FlowTracker, key: Hashable, decision: Decision, tool_calls: Sequence[Mapping[str, Any]] = (),
                *, content: str | None = None, message_id: str | None = None) -> Decision:
         """Keep a decision as the label of run `key`'s output (and of the tool calls it made)."""
@@ -208,6 +216,30 @@ class Labelling:
         rendered = render_tool_calls(content, tool_calls)
         return {"label": label.to_json(), "seal": self.attestor.seal(OUTPUT_CHANNEL, "", rendered, label)}
 
+    def seal_request(self: FlowTracker, text: str) -> str:
+        """The seal an adapter puts on a user turn it saw arrive as a run's request, so that later
+        model calls (and a resumed thread) can tell the user's turns from text that a tool, a
+        middleware or a state update put into the conversation as a user message."""
+        return self.attestor.seal(REQUEST_CHANNEL, "", text, self.query_label)
+
+    def is_request(self: FlowTracker, text: str, seal: object) -> bool:
+        """Whether `seal` is this tracker's request seal of `text` (`seal_request`)."""
+        return self.attestor.check(seal, (REQUEST_CHANNEL,), "", text, self.query_label)
+
+    def answer_of(self: FlowTracker, key: Hashable | None, answer: str | None) -> tuple[Label | None, Decision | None]:
+        """The label of what run `key` returned, and the decision it is: the output whose text is
+        `answer` (outputs with the same text: the join of their labels, the last one's record).
+        An answer that is no output as produced (a chain joined or rewrote outputs, or returned
+        something else) carries the join of every decision of the run, with no single record.
+        (None, None) when the run labelled nothing."""
+        decisions = self.decisions_of(key)
+        if not decisions:
+            return None, None
+        same = [d for d in decisions if answer is not None and answer.strip() and d.output.strip() == answer.strip()]
+        if same:
+            return self.lattice.join_all(d.label for d in same), same[-1]
+        return self.lattice.join_all(d.label for d in decisions), None
+
     def decisions_of(self: FlowTracker, key: Hashable | None) -> list[Decision]:
         """The decisions run `key` holds (none for an unknown run)."""
         st = self.get(key) if key is not None else None
@@ -265,13 +297,8 @@ class Labelling:
         calls = list(calls)
         text = render_tool_calls(content, calls)
         if key is None or self.get(key) is None:
-            top = self.lattice.top
-            decision = Decision(id=None, mode="enforce", propagator=self.propagator.name, label=top,
-                                conservative_label=top, query_label=self.query_label, output=text,
-                                admitted=[], withheld=[], fallback_reason=(
-                                    "no IFC handler is attached to this run: nothing is registered, so "
-                                    "the answer is ⊤ (attach the handler to the run's callbacks)"))
-            return decision, content, calls
+            return self.top_decision(text, "no IFC handler is attached to this run: nothing is registered, so "
+                                     "the answer is ⊤ (attach the handler to the run's callbacks)"), content, calls
         acc = self.account(key, prompt)
         question, parts, notes = self._inputs(key, acc)
         decision = self.propagator.label(question, parts, text, id=str(key))
@@ -287,8 +314,14 @@ class Labelling:
         decision.regenerated = bool(decision.regenerations)
         decision.output = render_tool_calls(content, calls)
         decision.mode = "enforce"
-        self.record(record_as(content, calls) if record_as is not None else key, decision, calls,
-                    content=content, message_id=message_id)
+        target = record_as(content, calls) if record_as is not None else key
+        self.record(target, decision, calls, content=content, message_id=message_id)
+        if target != key:  # the answer's run sees what its request saw (a reviewer's edit is checked there)
+            st = self.get(key)
+            with st.lock:
+                sources = list(st.sources.values())
+            for source in sources:
+                self.add_source(target, source)
         return decision, content, calls
 
     def _sink_retry(self: FlowTracker, decision: Decision, acc: PromptAccount, question: LabelledSource,

@@ -166,3 +166,19 @@ def test_llamaindex_approvals_show_the_call_and_bind_to_it(store, scorer, tmp_pa
         assert record["tool_call_id"] == "call_email" and record["decision"] == "edit" and record["run"]
     finally:
         ifc.detach()
+
+
+def test_an_edit_in_enforce_mode_is_checked_against_what_the_request_saw(store, scorer):
+    from langchain_ifc._demo import ContextAgentModel
+
+    guard = IFCMiddleware(PermissivePropagator(scorer), POLICY, query_label=QUERY_LABEL, on_violation="interrupt",
+                          mode="enforce", sink_retry=False)
+    agent, outbox = hr_agent(store, SALARY, middleware=[guard], checkpointer=InMemorySaver(),
+                             model=ContextAgentModel(request=SALARY, prompts=[]))
+    config = {"configurable": {"thread_id": "enforce-edit"}}
+    (pending,) = agent.invoke(user(SALARY), config=config)["__interrupt__"]
+    smuggle = {"type": "edit", "edited_action": {"name": "send_email", "args": {
+        "to": "bob@acme.example", "subject": "Salary", "body": f"FYI: {SECRET}"}}}
+    result = agent.invoke(Command(resume={"decisions": [smuggle], "ifc_digest": pending.value["digest"]}), config=config)
+    answer = next(m for m in result["messages"] if getattr(m, "tool_call_id", None) == "call_email")
+    assert outbox == [] and "edited call was refused" in str(answer.content)

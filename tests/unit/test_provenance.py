@@ -298,3 +298,36 @@ def test_a_store_record_is_believed_only_when_its_seal_facets_and_lattice_agree(
     assert gate.stored_label("pay", SALARY + " (edited)", meta)[0] == CONF.top
     with pytest.raises(ValueError, match="at least 16 bytes"):
         Signer("short")
+
+
+# requests and answers ------------------------------------------------------------------------------
+def test_a_request_seal_binds_the_text_and_the_tracker():
+    t = tracker()
+    seal = t.seal_request("Email bob the opening hours.")
+    assert t.is_request("Email bob the opening hours.", seal)
+    assert not t.is_request("Email bob the salary table.", seal)  # another text
+    other = FlowTracker(ConservativePropagator(), POLICY, query_label=WEB)
+    assert not other.is_request("Email bob the opening hours.", seal)  # sealed for another query label
+    assert not t.is_request("Email bob the opening hours.", None)
+
+
+def test_the_answer_of_a_run_is_the_output_it_returned_or_the_join_of_all():
+    t = tracker()
+    t.begin("run", ["Is it grounded?"])
+    t.add_source("run", LabelledSource("pay", SALARY, SECRET))
+    t.label_output("run", SALARY, prompt=[PromptMessage("user", f"Is it grounded?\n{SALARY}")])
+    t.label_output("run", "Yes.", prompt=[PromptMessage("user", "Is it grounded?")])
+    label, decision = t.answer_of("run", SALARY)
+    assert label == SECRET and decision.output == SALARY  # not the grader's "Yes."
+    assert t.answer_of("run", "Yes.")[1] is t.decisions_of("run")[1]
+    assert t.answer_of("run", f"{SALARY} Yes.") == (SECRET, None)  # combined: the join, no one record
+    assert t.answer_of("other", SALARY) == (None, None)
+
+
+def test_an_edit_quoting_a_sealed_source_of_any_run_carries_its_label():
+    t = tracker()
+    t.add_document("first", sealed("retriever", "pay", SALARY, SECRET))
+    t.begin("second", ["Email bob."])
+    check = t.check_call("second", "send_email", {"body": "hi"}, "c1")
+    edited = t.check_edit("second", check, {"body": "hi"}, {"body": f"FYI {SALARY}"})
+    assert not edited.allowed and edited.label == SECRET

@@ -181,3 +181,25 @@ def test_a_failing_audit_write_stops_guarded_tools(scorer, tmp_path):
             ifc.raise_for_errors()
     finally:
         ifc.detach()
+
+
+def test_the_answer_label_is_the_label_of_the_answer_returned_not_of_the_last_output(scorer):
+    from llama_index.core import PromptTemplate
+    from llama_index.core.evaluation import RelevancyEvaluator
+    from llama_index.core.query_engine import RetrieverQueryEngine, RetryQueryEngine
+
+    from .fakes import BookRetriever
+
+    q = "How much does Alice Smith earn?"
+    book = {q: [(d.id, d.text, d.label) for d in DOCUMENTS]}
+    llm = AnswerBook(answers={"YES": "YES", q: SALARY})  # the evaluator's prompt names YES and NO
+    qa = PromptTemplate("Documents:\n{context_str}\n\nQuestion: {query_str}")
+    base = RetrieverQueryEngine.from_args(BookRetriever(book, LATTICE), llm=llm, text_qa_template=qa)
+    ifc = attached(scorer)
+    try:
+        response = RetryQueryEngine(base, RelevancyEvaluator(llm=llm)).query(q)
+    finally:
+        ifc.detach()
+    answer = response.metadata["ifc_answer"]
+    assert str(response) == SALARY and answer["decision"]["output"] == SALARY  # not the evaluator's "YES"
+    assert answer["label"]["conf"] == "confidential"
