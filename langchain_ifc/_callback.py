@@ -50,8 +50,8 @@ class IFCCallbackHandler(BaseCallbackHandler):
     `system_prompts` (the application's own system prompt texts); any other system text is ⊤.
     The user's request is a root run's input: a string, the user turns of a message list, or the
     values of an input dict under `request_keys` (``input``, ``question``, ``query``,
-    ``messages``, ``text``, ``prompt``, ``user_input``, ``request`` by default). Any other input
-    key (a ``context`` the application formatted itself) is not the user's.
+    ``messages``, ``prompt``, ``user_input``, ``request`` by default). Any other input key (a
+    ``context`` the application formatted itself, a document's ``text``) is not the user's.
 
     This is a synchronous handler on purpose: an async handler cannot stop a synchronous tool
     (LangChain swallows its exceptions), while a sync handler blocks on both sync and async paths.

@@ -144,7 +144,7 @@ def answer_text(outputs: Any) -> str | None:
     return None
 
 
-REQUEST_KEYS = ("input", "question", "query", "messages", "text", "prompt", "user_input", "request")
+REQUEST_KEYS = ("input", "question", "query", "messages", "prompt", "user_input", "request")
 
 
 def request_texts(inputs: Any, keys: Sequence[str] = REQUEST_KEYS) -> list[str]:

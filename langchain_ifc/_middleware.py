@@ -28,6 +28,18 @@ _CHANGED = ("a middleware inside IFCMiddleware changed the messages the model re
             "withheld may have been put back, so the answer is ⊤ (list IFCMiddleware last in middleware=[...])")
 
 
+def _mark(message: HumanMessage) -> Any:
+    """A user message's request mark: its seal, False (not a request), or None (not yet seen)."""
+    meta = message.additional_kwargs.get(IFC_META_KEY)
+    return meta.get("request") if isinstance(meta, dict) else None
+
+
+def _marked(message: HumanMessage, mark: Any) -> HumanMessage:
+    old = message.additional_kwargs.get(IFC_META_KEY)
+    meta = {**(old if isinstance(old, dict) else {}), "request": mark}
+    return message.model_copy(update={"additional_kwargs": {**message.additional_kwargs, IFC_META_KEY: meta}})
+
+
 def _answer(response: Any) -> AIMessage | None:
     return next((m for m in response.result if isinstance(m, AIMessage)), None)
 
@@ -106,22 +118,24 @@ class IFCMiddleware(AgentMiddleware):
     def _is_request(self, message: Any) -> bool:
         """A user turn that arrived as the agent's input (sealed by `before_agent`); a user message
         that a tool, a middleware (a summary) or a state update put into the conversation is not."""
-        if not isinstance(message, HumanMessage):
-            return False
-        meta = message.additional_kwargs.get(IFC_META_KEY)
-        return isinstance(meta, dict) and self.tracker.is_request(text_of(message.content), meta.get("request"))
+        return isinstance(message, HumanMessage) and self.tracker.is_request(text_of(message.content), _mark(message))
 
     def _seal_requests(self, messages: Sequence[Any]) -> list[Any]:
         """The user turns that arrived as this invocation's input (those after the last model or
         tool message), sealed as requests; turns already sealed are left as they are."""
         last = max((i for i, m in enumerate(messages) if isinstance(m, (AIMessage, ToolMessage))), default=-1)
-        sealed = []
-        for m in messages[last + 1:]:
-            if isinstance(m, HumanMessage) and not self._is_request(m):
-                old = m.additional_kwargs.get(IFC_META_KEY)
-                meta = {**(old if isinstance(old, dict) else {}), "request": self.tracker.seal_request(text_of(m.content))}
-                sealed.append(m.model_copy(update={"additional_kwargs": {**m.additional_kwargs, IFC_META_KEY: meta}}))
-        return sealed
+        return [_marked(m, self.tracker.seal_request(text_of(m.content))) for m in messages[last + 1:]
+                if isinstance(m, HumanMessage) and _mark(m) is None]
+
+    def after_agent(self, state: Any, runtime: Any) -> dict[str, Any] | None:
+        """Marks every user message the invocation leaves unsealed (one a tool or a middleware put
+        there) as not a request, so that a later invocation never seals it as its own input."""
+        marked = [_marked(m, False) for m in state.get("messages") or []
+                  if isinstance(m, HumanMessage) and _mark(m) is None]
+        return {"messages": marked} if marked else None
+
+    async def aafter_agent(self, state: Any, runtime: Any) -> dict[str, Any] | None:
+        return self.after_agent(state, runtime)
 
     def _sealed(self, response: Any, content: str, calls: Any, decision: Any) -> Any:
         """`response` with its answer carrying the sealed label (``response_metadata["ifc"]``)."""
