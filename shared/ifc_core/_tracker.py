@@ -28,7 +28,7 @@ from ._errors import ConfigurationError
 from ._gate import RETRIEVER_CHANNEL, Provenance
 from ._items import labelled_items
 from ._labelling import Labelling
-from ._lattice import Label, as_label
+from ._lattice import Label, Lattice, as_label
 from ._policy import FlowCheck, Policy
 from ._propagators import Propagator
 from ._record import AuditLog, Decision
@@ -75,6 +75,12 @@ class _Bounded(OrderedDict):  # type: ignore[type-arg]
         self.move_to_end(key)
         while len(self) > self.limit:
             self.popitem(last=False)
+
+
+def _quoted(lattice: Lattice, piece: str, sealed: Sequence[LabelledSource]) -> Label:
+    """The join of the labels of the sealed sources `piece` quotes whole (a source's label belongs
+    to its text: a tool that echoes a sealed document hands back its label too); ⊥ if none."""
+    return lattice.join_all(s.label for s in sealed if s.label is not None and s.text in piece)
 
 
 class FlowTracker(Labelling, CallChecks):
@@ -277,7 +283,7 @@ class FlowTracker(Labelling, CallChecks):
                 self._remember_sealed(source)
                 label = source.label if declared is None else source.label.join(declared)
                 known.append(Known(source.text, "source", label, source.id))
-        labelled = bool(known) or tool in self.policy.labelled_tools or self._was_labelled(tool, bool(known))
+        labelled = self._was_labelled(tool, bool(known)) or tool in self.policy.labelled_tools  # (always recorded)
         rest_label = self.lattice.top if labelled or declared is None else declared
         rest = f"tool:{tool}:{result_id}"
         labeller, items = self.policy.labeller(tool), []
@@ -300,8 +306,10 @@ class FlowTracker(Labelling, CallChecks):
             else:
                 pieces.append((piece, "", rest_label))
         unshown = self.lattice.join_all(k.label for k in known if k.part not in shown and k.label is not None)
+        sealed = [s for s in self.sealed_sources() if s.label is not None and s.text.strip()]
         return [(piece, part or (rest if piece.strip() else ""),
-                 (label if part else label.join(unshown)).join(floor)) for piece, part, label in pieces]
+                 (label if part else label.join(unshown)).join(floor).join(_quoted(self.lattice, piece, sealed)))
+                for piece, part, label in pieces]
 
     def _remember_sealed(self, source: LabelledSource) -> None:
         """A sealed source's label belongs to its text, in any run: found in later prompts too."""

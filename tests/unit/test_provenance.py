@@ -72,7 +72,8 @@ def test_a_sealed_document_counts_only_for_its_own_tool():
     (listed,) = t.add_tool_result("run", "my_search", retriever_doc.text, "c3", [retriever_doc])
     assert listed.label == PUBLIC  # Policy.labelled_tools trusts a labelled retriever's seal
     (unlisted,) = t.add_tool_result("run", "search_docs", retriever_doc.text, "c4", [retriever_doc])
-    assert unlisted.label == PUBLIC and unlisted.id.startswith("tool:")  # the declared label, as text
+    # search_docs returned sealed documents before: a labelled tool, whose text beyond its own seals is ⊤
+    assert unlisted.label == CONF.top and unlisted.id.startswith("tool:")
 
 
 def test_a_labelled_tool_result_is_never_below_its_declaration():
@@ -331,3 +332,20 @@ def test_an_edit_quoting_a_sealed_source_of_any_run_carries_its_label():
     check = t.check_call("second", "send_email", {"body": "hi"}, "c1")
     edited = t.check_edit("second", check, {"body": "hi"}, {"body": f"FYI {SALARY}"})
     assert not edited.allowed and edited.label == SECRET
+
+
+def test_a_labelled_tool_stays_labelled_in_later_runs_and_its_sealed_text_keeps_its_label():
+    t = tracker()
+    doc = sealed("tool:my_search", "pay", SALARY, SECRET)
+    t.add_tool_result("first", "my_search", SALARY, "c1", [doc])
+    pieces = t.tool_pieces("search_docs", f"Found: {SALARY}", "c9")  # another tool, declared public, echoes it
+    assert [label for _, _, label in pieces] == [SECRET]
+    (later,) = t.tool_pieces("my_search", "Some text the memory replays.", "c2")  # no documents this time
+    assert later[2] == CONF.top  # a labelled tool's text is only what its seals say
+
+
+def test_a_tool_that_echoes_a_sealed_source_hands_back_its_label():
+    t = tracker()
+    t.add_document("first", sealed("retriever", "pay", SALARY, SECRET))
+    (source,) = t.add_tool_result("second", "search_docs", f"Note: {SALARY}", "c1")
+    assert source.label == SECRET  # declared public, but it quotes the sealed salary table
