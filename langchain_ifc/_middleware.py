@@ -86,9 +86,13 @@ class IFCMiddleware(AgentMiddleware):
                  system_prompts: Sequence[str] | None = None) -> None:
         super().__init__()
         if on_violation not in ("block", "raise", "interrupt"):
-            raise ValueError("on_violation: use 'block', 'raise' or 'interrupt'")
+            raise ConfigurationError("IFCMiddleware.on_violation: use 'block', 'raise' or 'interrupt'")
         if mode not in ("estimate", "enforce"):
-            raise ValueError("mode: use 'estimate' (label what the model said) or 'enforce' (guard it)")
+            raise ConfigurationError("IFCMiddleware.mode: use 'estimate' (label what the model said) or "
+                                     "'enforce' (guard it)")
+        if not isinstance(sink_retry, bool):
+            raise ConfigurationError("IFCMiddleware.sink_retry: give True (one more regeneration without the parts "
+                                     "above a call's sink) or False")
         self.tracker = FlowTracker(propagator, policy, query_label=query_label, audit=audit,
                                    system_prompts=system_prompts or ())
         self.trust_system_message = system_prompts is None

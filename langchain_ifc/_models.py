@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ifc_core import HFScorer
+from ifc_core import ConfigurationError, ConfigurationTypeError, HFScorer
 
 __all__ = ["embedded_chat_model"]
 
@@ -22,9 +22,9 @@ def embedded_chat_model(scorer: HFScorer | None = None, *, max_new_tokens: int =
 
     scorer = scorer or HFScorer.embedded()
     if not isinstance(scorer, HFScorer):
-        raise TypeError(f"embedded_chat_model: give an HFScorer (a local model), not {type(scorer).__name__}")
+        raise ConfigurationTypeError(f"embedded_chat_model: give an HFScorer (a local model), not {type(scorer).__name__}")
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-        raise ValueError(f"embedded_chat_model.max_new_tokens: give a positive number, got {max_new_tokens!r}")
+        raise ConfigurationError(f"embedded_chat_model.max_new_tokens: give a positive number, got {max_new_tokens!r}")
     pipe = pipeline("text-generation", model=scorer.model, tokenizer=scorer.tokenizer, max_new_tokens=max_new_tokens,
                     do_sample=False, return_full_text=False)
     return ChatHuggingFace(llm=HuggingFacePipeline(pipeline=pipe), tokenizer=scorer.tokenizer)

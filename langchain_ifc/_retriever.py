@@ -12,7 +12,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 from langchain_core.vectorstores import VectorStoreRetriever
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ifc_core import Provenance, RetrievalGate
+from ifc_core import ConfigurationError, ConfigurationTypeError, Provenance, RetrievalGate
 
 from ._convert import document_view
 
@@ -42,6 +42,7 @@ class IFCRetriever(BaseRetriever):
         Chroma query as a `where` filter (the gate checks again either way)."""
         from langchain_chroma import Chroma
 
+        _check_store(store, k)
         vectorstore = Chroma(client=store.client, collection_name=store.collection.name)
         return cls.from_chroma(vectorstore, store, clearance=clearance, k=k, **search_kwargs)
 
@@ -49,8 +50,9 @@ class IFCRetriever(BaseRetriever):
     def from_chroma(cls, vectorstore: Any, store: Any, *, clearance: Any = None, k: int = 4,
                     **search_kwargs: Any) -> IFCRetriever:
         """Over a `langchain_chroma.Chroma` on the collection of `store` (a `LabelledStore`)."""
+        _check_store(store, k)
         if vectorstore._collection.name != store.collection.name:
-            raise ValueError(f"from_chroma: the vector store reads {vectorstore._collection.name!r} but the "
+            raise ConfigurationError(f"from_chroma: the vector store reads {vectorstore._collection.name!r} but the "
                              f"labelled store is {store.collection.name!r}; give the same collection")
         gate = store.gate(clearance)
         kwargs: dict[str, Any] = {"k": k, **search_kwargs}
@@ -70,10 +72,10 @@ class IFCRetriever(BaseRetriever):
         """(k for this call, what to ask the base retriever); unknown arguments are an error."""
         unknown = sorted(set(kwargs) - {"k"})
         if unknown:
-            raise TypeError(f"IFCRetriever.invoke: unknown argument(s) {unknown}; it takes k (the number of documents)")
+            raise ConfigurationTypeError(f"IFCRetriever.invoke: unknown argument(s) {unknown}; it takes k (the number of documents)")
         k = kwargs.get("k", self.k)
         if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-            raise ValueError(f"IFCRetriever.invoke: k must be a positive number of documents, got {k!r}")
+            raise ConfigurationError(f"IFCRetriever.invoke: k must be a positive number of documents, got {k!r}")
         takes_k = isinstance(self.base_retriever, VectorStoreRetriever)  # others: cut after the gate
         return k, ({"k": k} if k is not None and takes_k else {})
 
@@ -103,6 +105,16 @@ class _Query(BaseModel):
     query: str = Field(description="query to look up in retriever")
 
 
+def _check_store(store: Any, k: Any) -> None:
+    from ifc_core.chroma import LabelledStore
+
+    if not isinstance(store, LabelledStore):
+        raise ConfigurationTypeError(f"IFCRetriever.from_store: give a LabelledStore (ifc_core.chroma), "
+                                     f"not {type(store).__name__}")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigurationError(f"IFCRetriever k: give the number of documents to return (a whole number >= 1), not {k!r}")
+
+
 def labelled_retriever_tool(retriever: IFCRetriever, name: str, description: str) -> BaseTool:
     """A retriever tool whose documents keep their labels in agent state.
 
@@ -111,6 +123,12 @@ def labelled_retriever_tool(retriever: IFCRetriever, name: str, description: str
     lists in `labelled_tools`), so another tool cannot pass documents off as labelled. The text
     the model sees is the documents' text, joined by blank lines.
     """
+    if not isinstance(retriever, IFCRetriever):
+        raise ConfigurationTypeError(f"labelled_retriever_tool.retriever: give an IFCRetriever (its documents carry "
+                                     f"the seals), not {type(retriever).__name__}")
+    for field, value in (("name", name), ("description", description)):
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigurationError(f"labelled_retriever_tool.{field}: give the tool's {field} as non-empty text")
     provenance = Provenance(retriever.gate.lattice, retriever.gate.session)
     channel = f"tool:{name}"
 

@@ -11,7 +11,7 @@ from langchain_core.runnables import RunnableConfig, ensure_config
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import ConfigDict
 
-from ifc_core import ConfigurationError, IFCViolation
+from ifc_core import ConfigurationError, ConfigurationTypeError, IFCViolation
 
 from ._callback import IFCCallbackHandler
 
@@ -64,6 +64,12 @@ def guard_tool(tool: BaseTool, ifc: IFCCallbackHandler, *, on_violation: Literal
     chain goes on); ``"raise"`` raises `IFCViolation`. A tool the policy gives no sink is refused
     here (undeclared sinks are closed), with the closest name the policy has.
     """
+    if not isinstance(tool, BaseTool):
+        raise ConfigurationTypeError(f"guard_tool.tool: give a LangChain tool (a BaseTool, e.g. from @tool), "
+                                     f"not {type(tool).__name__}")
+    if not isinstance(ifc, IFCCallbackHandler):
+        raise ConfigurationTypeError(f"guard_tool.ifc: give the IFCCallbackHandler attached to the run, "
+                                     f"not {type(ifc).__name__}")
     if on_violation not in ("error", "raise"):
         raise ConfigurationError("guard_tool.on_violation: use 'error' or 'raise'")
     ifc.tracker.policy.check_guarded([tool.name])

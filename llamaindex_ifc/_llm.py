@@ -14,7 +14,7 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index_instrumentation.dispatcher import active_span_id
 from pydantic import ConfigDict
 
-from ifc_core import IFC_META_KEY, Decision, PromptMessage
+from ifc_core import IFC_META_KEY, ConfigurationTypeError, Decision, PromptMessage
 
 from ._convert import OBSERVATION, message_text, prompt_messages, react_action, tool_calls_of, with_text
 from ._events import IFCEventHandler
@@ -172,7 +172,7 @@ class IFCLLM(FunctionCallingLLM):
                                  allow_parallel_tool_calls: bool = False, tool_required: bool = False,
                                  **kwargs: Any) -> dict[str, Any]:
         if not isinstance(self.inner, FunctionCallingLLM):
-            raise TypeError(f"{type(self.inner).__name__} is not a function-calling LLM; use a ReActAgent")
+            raise ConfigurationTypeError(f"{type(self.inner).__name__} is not a function-calling LLM; use a ReActAgent")
         return self.inner._prepare_chat_with_tools_compat(
             tools, user_msg=user_msg, chat_history=chat_history, verbose=verbose,
             allow_parallel_tool_calls=allow_parallel_tool_calls, tool_required=tool_required, **kwargs)

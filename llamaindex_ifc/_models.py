@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ifc_core import DEFAULT_SYSTEM, HFScorer
+from ifc_core import DEFAULT_SYSTEM, ConfigurationError, ConfigurationTypeError, HFScorer
 
 __all__ = ["embedded_llm"]
 
@@ -21,9 +21,9 @@ def embedded_llm(scorer: HFScorer | None = None, *, max_new_tokens: int = 64, sy
 
     scorer = scorer or HFScorer.embedded()
     if not isinstance(scorer, HFScorer):
-        raise TypeError(f"embedded_llm: give an HFScorer (a local model), not {type(scorer).__name__}")
+        raise ConfigurationTypeError(f"embedded_llm: give an HFScorer (a local model), not {type(scorer).__name__}")
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-        raise ValueError(f"embedded_llm.max_new_tokens: give a positive number, got {max_new_tokens!r}")
+        raise ConfigurationError(f"embedded_llm.max_new_tokens: give a positive number, got {max_new_tokens!r}")
 
     def to_chat(prompt: str) -> str:
         return scorer.tokenizer.apply_chat_template(

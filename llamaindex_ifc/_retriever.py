@@ -13,7 +13,7 @@ from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.tools import FunctionTool, ToolOutput
 from pydantic import ConfigDict, PrivateAttr
 
-from ifc_core import Provenance, RetrievalGate
+from ifc_core import ConfigurationError, ConfigurationTypeError, Provenance, RetrievalGate
 
 from ._convert import labelled_node, node_view
 
@@ -74,7 +74,7 @@ class IFCRetriever(BaseRetriever):
     def __init__(self, retriever: BaseRetriever, gate: RetrievalGate, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not isinstance(gate, RetrievalGate):
-            raise TypeError(f"gate: give a RetrievalGate (store.gate(clearance)), not {type(gate).__name__}")
+            raise ConfigurationTypeError(f"gate: give a RetrievalGate (store.gate(clearance)), not {type(gate).__name__}")
         self.retriever = retriever
         self.gate = gate
 
@@ -84,6 +84,14 @@ class IFCRetriever(BaseRetriever):
         from llama_index.core import VectorStoreIndex
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
+        from ifc_core.chroma import LabelledStore
+
+        if not isinstance(store, LabelledStore):
+            raise ConfigurationTypeError(f"IFCRetriever.from_store: give a LabelledStore (ifc_core.chroma), "
+                                         f"not {type(store).__name__}")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ConfigurationError(f"IFCRetriever.from_store.k: give the number of nodes to return (a whole "
+                                     f"number >= 1), not {k!r}")
         index = VectorStoreIndex.from_vector_store(ChromaVectorStore(chroma_collection=store.collection),
                                                    embed_model=MiniLMEmbedModel())
         gate = store.gate(clearance)
@@ -141,6 +149,12 @@ def labelled_retriever_tool(retriever: IFCRetriever, name: str, description: str
     `labelled_tools`). A plain tool's result is text at the policy's declared label (⊤ when
     undeclared).
     """
+    if not isinstance(retriever, IFCRetriever):
+        raise ConfigurationTypeError(f"labelled_retriever_tool.retriever: give an IFCRetriever (its nodes carry "
+                                     f"the seals), not {type(retriever).__name__}")
+    for field, value in (("name", name), ("description", description)):
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigurationError(f"labelled_retriever_tool.{field}: give the tool's {field} as non-empty text")
     provenance = Provenance(retriever.gate.lattice, retriever.gate.session)
     channel = f"tool:{name}"
 

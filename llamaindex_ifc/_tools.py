@@ -14,7 +14,7 @@ from pydantic import Field
 from workflows.events import Event, HumanResponseEvent, InputRequiredEvent
 from workflows.handler import WorkflowHandler
 
-from ifc_core import ConfigurationError, FlowCheck, IFCViolation, approval_request, read_review
+from ifc_core import ConfigurationError, ConfigurationTypeError, FlowCheck, IFCViolation, approval_request, read_review
 
 from ._events import IFCEventHandler
 
@@ -114,8 +114,15 @@ def guard_tool(tool: BaseTool, ifc: IFCEventHandler, *,
 
     A tool the policy gives no sink is refused here (undeclared sinks are closed).
     """
+    from ._events import IFCEventHandler as _Handler
+
+    if not isinstance(tool, BaseTool):
+        raise ConfigurationTypeError(f"guard_tool.tool: give a LlamaIndex tool (e.g. FunctionTool.from_defaults(fn=...)), "
+                                     f"not {type(tool).__name__}")
+    if not isinstance(ifc, _Handler):
+        raise ConfigurationTypeError(f"guard_tool.ifc: give the attached IFCEventHandler, not {type(ifc).__name__}")
     if on_violation not in ("error", "approve", "cancel"):
-        raise ValueError("on_violation: use 'error', 'approve' or 'cancel'")
+        raise ConfigurationError("guard_tool.on_violation: use 'error', 'approve' or 'cancel'")
     inner = adapt_to_async_tool(tool)
     name = tool.metadata.get_name()
     ifc.tracker.policy.check_guarded([name])
