@@ -17,10 +17,11 @@ from langchain_core.messages import BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.tracers.context import register_configure_hook
 
-from ifc_core import AuditLog, ConfigurationError, Decision, FlowTracker, IFCViolation, Label, Policy, PromptMessage, Propagator
+from ifc_core import (AuditLog, ConfigurationError, Decision, FlowTracker, IFCViolation, Label, Policy, PromptMessage,
+                      Propagator)
 
-from ._convert import (REQUEST_KEYS, answer_text, artifact_documents, document_view, prompt_messages, prompt_template_literals,
-                       request_texts, run_key, text_of, tool_output)
+from ._convert import (REQUEST_KEYS, answer_text, artifact_documents, document_view, prompt_messages,
+                       prompt_template_literals, request_texts, run_key, text_of, tool_output)
 
 __all__ = ["IFCCallbackHandler", "Tracked", "ifc_session"]
 
