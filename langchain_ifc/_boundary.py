@@ -59,15 +59,16 @@ class ModelCalls(BaseCallbackHandler):
             return None
         with self._lock:
             calls = list(self.calls)
-        for sent, out in reversed(calls):
-            if out is not None and (out.id is not None and out.id == answer.id or _same(out, answer)):
+        for sent, out in reversed(calls):  # the same id and the same content: an answer edited after
+            if out is not None and out.id == answer.id and _same(out, answer):  # the model is not the model's
                 return sent
         return None
 
 
 def _same(a: AIMessage, b: AIMessage) -> bool:
-    return a.content == b.content and [(c.get("name"), c.get("args")) for c in a.tool_calls] == \
-        [(c.get("name"), c.get("args")) for c in b.tool_calls]
+    calls = lambda m: [(c.get("name"), c.get("args"), c.get("id")) for c in m.tool_calls] + [  # noqa: E731
+        (c.get("name"), c.get("args"), c.get("id")) for c in m.invalid_tool_calls]
+    return a.content == b.content and calls(a) == calls(b)
 
 
 _recorder: ContextVar[ModelCalls | None] = ContextVar("ifc_model_calls", default=None)
@@ -85,8 +86,18 @@ def recording() -> Iterator[ModelCalls]:
         _recorder.reset(token)
 
 
-def shown_as(messages: Sequence[BaseMessage]) -> list[tuple[str, str]]:
-    """A request's messages as (type, text) pairs, to compare what was labelled with what was sent."""
+def shown_as(messages: Sequence[BaseMessage]) -> list[Any]:
+    """A request's messages in a form that compares what was labelled with what was sent: each
+    message's type, text, tool calls (with their arguments), the call a tool message answers, and
+    the extra fields a provider may send on."""
+    import json
+
     from ._convert import text_of
 
-    return [(m.type, text_of(m.content)) for m in messages]
+    def form(m: BaseMessage) -> Any:
+        calls = [(c.get("name"), c.get("args"), c.get("id")) for c in getattr(m, "tool_calls", None) or []]
+        invalid = [(c.get("name"), c.get("args"), c.get("id")) for c in getattr(m, "invalid_tool_calls", None) or []]
+        extra = json.dumps(m.additional_kwargs, sort_keys=True, default=str)
+        return (m.type, text_of(m.content), calls, invalid, getattr(m, "tool_call_id", None), m.name, extra)
+
+    return [form(m) for m in messages]

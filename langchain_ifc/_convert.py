@@ -100,8 +100,11 @@ def with_text(m: BaseMessage, text: str) -> BaseMessage:
     if text == text_of(m.content):
         return m
     update: dict[str, Any] = {"content": text}
-    if isinstance(m, AIMessage) and text == WITHHELD and m.tool_calls:
+    if isinstance(m, AIMessage) and text == WITHHELD:
+        # nothing of a withheld answer goes back to the provider but the shape of its calls
         update["tool_calls"] = [{**c, "args": {k: WITHHELD for k in c.get("args", {})}} for c in m.tool_calls]
+        update["invalid_tool_calls"] = [{**c, "args": WITHHELD} for c in m.invalid_tool_calls]
+        update["additional_kwargs"], update["response_metadata"] = {}, {}
     return m.model_copy(update=update)
 
 
@@ -138,9 +141,10 @@ def answer_text(outputs: Any) -> str | None:
         messages = outputs.get("messages")
         if isinstance(messages, Sequence) and messages and isinstance(messages[-1], BaseMessage):
             return text_of(messages[-1].content)
-        for key in ANSWER_KEYS:
-            if key in outputs:
-                return answer_text(outputs[key])
+        key = next((k for k in ANSWER_KEYS if k in outputs), None)
+        others = set(outputs) - {key, *REQUEST_KEYS}  # e.g. source_documents: the answer is more than one output
+        if key is not None and not others:
+            return answer_text(outputs[key])
     return None
 
 

@@ -133,13 +133,34 @@ class IFCMiddleware(AgentMiddleware):
 
     def after_agent(self, state: Any, runtime: Any) -> dict[str, Any] | None:
         """Marks every user message the invocation leaves unsealed (one a tool or a middleware put
-        there) as not a request, so that a later invocation never seals it as its own input."""
+        there) as not a request, so that a later invocation never seals it as its own input; so do
+        `before_model`, `after_model` and every tool's `Command` (a run that stops on an error
+        never reaches this hook)."""
         marked = [_marked(m, False) for m in state.get("messages") or []
                   if isinstance(m, HumanMessage) and _mark(m) is None]
         return {"messages": marked} if marked else None
 
     async def aafter_agent(self, state: Any, runtime: Any) -> dict[str, Any] | None:
         return self.after_agent(state, runtime)
+
+    before_model = after_model = after_agent
+
+    async def abefore_model(self, state: Any, runtime: Any) -> dict[str, Any] | None:
+        return self.after_agent(state, runtime)
+
+    aafter_model = abefore_model
+
+    @staticmethod
+    def _mark_command(result: Any) -> Any:
+        """A tool's `Command` with the user messages it adds marked as not requests."""
+        from langgraph.types import Command
+
+        update = getattr(result, "update", None) if isinstance(result, Command) else None
+        if not isinstance(update, dict) or not isinstance(update.get("messages"), list):
+            return result
+        messages = [_marked(m, False) if isinstance(m, HumanMessage) and _mark(m) is None else m
+                    for m in update["messages"]]
+        return dataclasses.replace(result, update={**update, "messages": messages})
 
     def _sealed(self, response: Any, content: str, calls: Any, decision: Any) -> Any:
         """`response` with its answer carrying the sealed label (``response_metadata["ifc"]``)."""
@@ -312,7 +333,7 @@ class IFCMiddleware(AgentMiddleware):
             with contextlib.suppress(Exception):
                 dispatch_custom_event("ifc.violation", check.to_dict())
         run, reply = self._decide(request, check)
-        return reply if reply is not None else handler(run)
+        return reply if reply is not None else self._mark_command(handler(run))
 
     async def awrap_tool_call(self, request: Any, handler: Callable[[Any], Awaitable[Any]]) -> Any:
         check = await asyncio.to_thread(self.check, request.state["messages"], request.tool_call)
@@ -320,4 +341,4 @@ class IFCMiddleware(AgentMiddleware):
             with contextlib.suppress(Exception):
                 await adispatch_custom_event("ifc.violation", check.to_dict())
         run, reply = self._decide(request, check)
-        return reply if reply is not None else await handler(run)
+        return reply if reply is not None else self._mark_command(await handler(run))

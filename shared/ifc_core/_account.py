@@ -239,8 +239,9 @@ class Origins(Protocol):
     def assistant(self, message: PromptMessage) -> tuple[str, Label]:
         """The part id and recorded label of an earlier answer (⊤ when it is not known)."""
 
-    def tool(self, message: PromptMessage) -> list[tuple[str, str, Label]]:
-        """A tool result's pieces covering its text: (piece, part id, label)."""
+    def tool(self, message: PromptMessage, call_label: Label) -> list[tuple[str, str, Label]]:
+        """A tool result's pieces covering its text: (piece, part id, label); `call_label` is the
+        label of the answer in the prompt that made the call it answers."""
 
 
 def _pieces(acc: PromptAccount, m: int, text: str, known: Sequence[Known], residue_fixed: bool,
@@ -279,16 +280,17 @@ def account_prompt(messages: Sequence[PromptMessage], origins: Origins) -> Promp
     known = list(origins.known())
     requests = [k for k in known if k.kind == "request"]
     others = [k for k in known if k.kind != "request"]
-    calls: dict[str, str] = {}  # tool-call id -> tool name, from the answers that made the calls
+    calls: dict[str, tuple[str, Label]] = {}  # tool-call id -> (tool name, label of the answer that made it)
     for m, msg in enumerate(messages):
         acc.roles.append(msg.role)
         if msg.role == "assistant":
             part, label = origins.assistant(msg)
             acc.add_part(part, render_tool_calls(msg.text, msg.tool_calls) or "(empty answer)", label)
             acc.messages.append([Segment(msg.text, part, "output")])
-            calls.update({str(c["id"]): str(c.get("name")) for c in msg.tool_calls if c.get("id")})
+            calls.update({str(c["id"]): (str(c.get("name")), label) for c in msg.tool_calls if c.get("id")})
         elif msg.role == "tool":
-            answered = calls.get(str(msg.tool_call_id)) if msg.tool_call_id else None
+            answered, call_label = calls.get(str(msg.tool_call_id), (None, origins.top)) if msg.tool_call_id \
+                else (None, origins.top)
             if answered is None or (msg.tool_name and msg.tool_name != answered):
                 # a tool message is bound to the call it answers: one that answers no call of this
                 # prompt, or names another tool than that call's, is unexplained text
@@ -299,7 +301,7 @@ def account_prompt(messages: Sequence[PromptMessage], origins: Origins) -> Promp
                 acc.messages.append([Segment(msg.text, part, "unexplained")])
                 continue
             segs = []
-            for piece, part, label in origins.tool(dataclasses.replace(msg, tool_name=answered)):
+            for piece, part, label in origins.tool(dataclasses.replace(msg, tool_name=answered), call_label):
                 if part and piece.strip():
                     acc.add_part(part, piece.strip(), label)
                     segs.append(Segment(piece, part, "tool"))

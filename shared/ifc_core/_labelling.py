@@ -64,7 +64,7 @@ class _Origins:
             label = self.top
         return _output_part(message.id, rendered), label
 
-    def tool(self, message: PromptMessage) -> list[tuple[str, str, Label]]:
+    def tool(self, message: PromptMessage, call_label: Label) -> list[tuple[str, str, Label]]:
         """A tool message by its tool's rules; a framework that drops the tool's name, its
         documents or its structured result from the message (LlamaIndex) is completed from what
         the run recorded for that tool call."""
@@ -77,7 +77,7 @@ class _Origins:
         name = message.tool_name or recorded_name or "unknown"
         result = message.result if message.result is not None else recorded_result
         return self.tracker.tool_pieces(name, message.text, result_id, message.documents or recorded_docs,
-                                        self.key, result, self.notes)
+                                        self.key, result, self.notes, call_label=call_label)
 
 
 class Labelling:
@@ -229,16 +229,19 @@ class Labelling:
     def answer_of(self: FlowTracker, key: Hashable | None, answer: str | None) -> tuple[Label | None, Decision | None]:
         """The label of what run `key` returned, and the decision it is: the output whose text is
         `answer` (outputs with the same text: the join of their labels, the last one's record).
-        An answer that is no output as produced (a chain joined or rewrote outputs, or returned
-        something else) carries the join of every decision of the run, with no single record.
-        (None, None) when the run labelled nothing."""
+        An answer that is no output as produced (a chain joined or rewrote outputs, returned a
+        tool's result or documents) carries the join of every decision and every source of the
+        run, with no single record. (None, None) when the run labelled nothing."""
         decisions = self.decisions_of(key)
         if not decisions:
             return None, None
         same = [d for d in decisions if answer is not None and answer.strip() and d.output.strip() == answer.strip()]
         if same:
             return self.lattice.join_all(d.label for d in same), same[-1]
-        return self.lattice.join_all(d.label for d in decisions), None
+        st = self.get(key)
+        with st.lock:  # (a run with decisions has state)
+            sources = [s.label if s.label is not None else self.lattice.top for s in st.sources.values()]
+        return self.lattice.join_all([*(d.label for d in decisions), *sources]), None
 
     def decisions_of(self: FlowTracker, key: Hashable | None) -> list[Decision]:
         """The decisions run `key` holds (none for an unknown run)."""

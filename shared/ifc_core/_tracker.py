@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._account import DocumentView, Known, join_text, locate, missing_items, render_tool_calls
-from ._attest import Signer
+from ._attest import ATTEST_KEY, Signer
 from ._calls import CallChecks
 from ._errors import ConfigurationError
 from ._gate import RETRIEVER_CHANNEL, Provenance
@@ -255,8 +255,8 @@ class FlowTracker(Labelling, CallChecks):
         return self.add_source(key, source, problem=problem)
 
     def tool_pieces(self, tool: str, content: str, result_id: str, documents: Sequence[DocumentView] = (),
-                    key: Hashable | None = None, result: Any = None,
-                    notes: list[str] | None = None) -> list[tuple[str, str, Label]]:
+                    key: Hashable | None = None, result: Any = None, notes: list[str] | None = None,
+                    *, call_label: Label | None = None) -> list[tuple[str, str, Label]]:
         """A tool result split by origin: (text piece, part id, label), covering `content`.
 
         Documents count only when the tool is a registered labelled tool (a labelled retriever
@@ -274,8 +274,10 @@ class FlowTracker(Labelling, CallChecks):
         declared = self.policy.declared_result(tool)
         fallback = declared if declared is not None else self.lattice.top
         channels = self.policy.labelled_channels(tool)
+        # the label of the call this result answers: as recorded, and as the prompt's answer that made it
+        # shows it (its recorded or sealed label, ⊤ when unknown: a thread resumed in another process)
         call = self.label_of_answered_call(result_id, key)
-        floor = call if call is not None else self.lattice.bottom
+        floor = self.lattice.join_all(x for x in (call, call_label) if x is not None)
         known = []
         for doc in documents:
             source, problem, sealed = self.provenance.document(doc, channels)
@@ -283,7 +285,11 @@ class FlowTracker(Labelling, CallChecks):
                 self._remember_sealed(source)
                 label = source.label if declared is None else source.label.join(declared)
                 known.append(Known(source.text, "source", label, source.id))
-        labelled = self._was_labelled(tool, bool(known)) or tool in self.policy.labelled_tools  # (always recorded)
+        # a result whose documents carry seals is a labelled tool's, verified or not (a seal that fails, in
+        # another process say, is no reason to trust the rest of its text more), and so is a tool seen
+        # returning verified documents before
+        claims = any(ATTEST_KEY in (d.metadata or {}) for d in documents)
+        labelled = self._was_labelled(tool, bool(known)) or claims or tool in self.policy.labelled_tools
         rest_label = self.lattice.top if labelled or declared is None else declared
         rest = f"tool:{tool}:{result_id}"
         labeller, items = self.policy.labeller(tool), []

@@ -67,7 +67,8 @@ def test_a_sealed_document_counts_only_for_its_own_tool():
     (mine,) = t.add_tool_result("run", "search_docs", doc.text, "c1", [doc])
     assert mine.label == PUBLIC and mine.id == "faq"
     (replayed,) = t.add_tool_result("run", "web_search", doc.text, "c2", [doc])  # another tool passes it on
-    assert replayed.label == WEB and replayed.id == "tool:web_search:c2"
+    # sealed for another tool: not believed, and a result carrying seals it cannot show is ⊤
+    assert replayed.label == CONF.top and replayed.id == "tool:web_search:c2"
     retriever_doc = sealed("retriever", "faq", "Open 9 to 6.", PUBLIC)
     (listed,) = t.add_tool_result("run", "my_search", retriever_doc.text, "c3", [retriever_doc])
     assert listed.label == PUBLIC  # Policy.labelled_tools trusts a labelled retriever's seal
@@ -174,6 +175,10 @@ def test_a_tool_message_is_bound_to_the_call_it_answers():
     assert [p.label for p in named.parts.values()][-1] == CONF.top  # claims another tool's name
     orphan = t.account("run", [PromptMessage("tool", "Hello.", tool_name="search_docs", tool_call_id="c9")])
     assert [p.label for p in orphan.parts.values()] == [CONF.top]  # answers no call of this prompt
+    unknown = t.account("run", [call, PromptMessage("tool", "Hello.", tool_name="search_docs", tool_call_id="c1")])
+    assert [p.label for p in unknown.parts.values()][-1] == CONF.top  # the call's answer has no known label
+    t.begin("run", ["Search."])
+    t.label_output("run", "", [dict(call.tool_calls[0])], prompt=[PromptMessage("user", "Search.")])
     bound = t.account("run", [call, PromptMessage("tool", "Hello.", tool_name="search_docs", tool_call_id="c1")])
     assert [p.label for p in bound.parts.values()][-1] == PUBLIC  # search_docs: declared public
 
