@@ -16,6 +16,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from ifc_core import Chain, IFCViolation, PermissivePropagator, PerItem, Policy
 from langchain_ifc import IFCCallbackHandler, IFCMiddleware
+from langchain_ifc._boundary import ModelCalls
 from langchain_ifc._demo import ScriptedChatModel
 
 pytestmark = pytest.mark.model
@@ -111,8 +112,10 @@ def test_items_survive_a_checkpoint_round_trip(scorer):
     resumed = first.tracker.decision_for_call("e1")
     at = next(i for i, m in enumerate(messages) if getattr(m, "tool_calls", None) and m.tool_calls[0]["id"] == "e1")
     fresh = IFCMiddleware(prop, POLICY, query_label="trusted")  # nothing recorded: items re-derived by the labeller
-    fresh._label(SimpleNamespace(messages=messages[:at], system_message=None),
-                 ModelResponse(result=[AIMessage("", tool_calls=[email("carol@acme.example")])]))
+    answer = AIMessage("", tool_calls=[email("carol@acme.example")])
+    seen = ModelCalls()
+    seen.calls.append((messages[:at], answer))  # what the model received
+    fresh._label(SimpleNamespace(messages=messages[:at], system_message=None), ModelResponse(result=[answer]), seen)
     straight = fresh.tracker.decision_for_call("e1")
     for field in ("label", "admitted", "withheld", "conservative_label"):
         assert getattr(straight, field) == getattr(resumed, field), field

@@ -19,6 +19,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from ifc_core import AuditError, AuditLog, ConservativePropagator, IFCViolation, PermissivePropagator, Policy
 from ifc_core.demo import DOCUMENTS, LATTICE, POLICY, QUERY_LABEL, REQUESTS
 from langchain_ifc import IFCCallbackHandler, IFCChatModel, IFCMiddleware, labelled_retriever_tool
+from langchain_ifc._boundary import ModelCalls
 from langchain_ifc._demo import ScriptedChatModel, chroma_retriever
 
 from .fakes import AnswerBook, book_retriever
@@ -195,7 +196,9 @@ def test_a_resumed_thread_decides_as_the_uninterrupted_one(store, scorer):
               for m in messages[:at]]
     fresh = IFCMiddleware(prop, POLICY, query_label=QUERY_LABEL)
     answer = AIMessage("", tool_calls=[FAQ_EMAIL])
-    fresh._label(SimpleNamespace(messages=before, system_message=None), ModelResponse(result=[answer]))
+    seen = ModelCalls()
+    seen.calls.append((before, answer))  # what the model received
+    fresh._label(SimpleNamespace(messages=before, system_message=None), ModelResponse(result=[answer]), seen)
     straight = fresh.tracker.decision_for_call("e1")
     for field in ("label", "admitted", "withheld", "conservative_label"):
         assert getattr(straight, field) == getattr(resumed, field), field
