@@ -150,9 +150,10 @@ class _RunSpans(BaseSpanHandler[SimpleSpan]):
     def _stream_in_run(self, root: str, response: Any) -> None:
         owner = self._owner
         inner = response.response_gen
+        parts: list[str] = []  # what the caller read: the answer, once the stream has ended
 
         def finish() -> None:
-            owner._annotate(root, response)
+            owner._annotate(root, response, "".join(parts))
             self._forget(root)
 
         if isinstance(response, StreamingResponse):
@@ -166,6 +167,7 @@ class _RunSpans(BaseSpanHandler[SimpleSpan]):
                             return
                         finally:
                             active_span_id.reset(token)
+                        parts.append(str(item))
                         yield item
                 finally:
                     finish()
@@ -181,6 +183,7 @@ class _RunSpans(BaseSpanHandler[SimpleSpan]):
                             return
                         finally:
                             active_span_id.reset(token)
+                        parts.append(str(item))
                         yield item
                 finally:
                     finish()
@@ -277,11 +280,11 @@ class IFCEventHandler(BaseEventHandler):
         """Whether `span_id` runs inside an `IFCLLM` call (which records its decision itself)."""
         return any(self.tracker.is_enforced(s) for s in self._spans.ancestry(span_id))
 
-    def _annotate(self, key: Hashable, response: Any) -> None:
+    def _annotate(self, key: Hashable, response: Any, streamed: str | None = None) -> None:
         """Put the answer's own label on the response, under a key no document uses:
         ``response.metadata["ifc_answer"]`` (the nodes' ``ifc_label`` are the documents')."""
         text = getattr(response, "response", None)
-        text = text if isinstance(text, str) else getattr(response, "response_txt", None)  # a finished stream
+        text = text if isinstance(text, str) else streamed  # a stream: what the caller read
         label, decision = self.tracker.answer_of(key, text if isinstance(text, str) else None)
         if label is None:
             return
