@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from .. import _checks as checks
 from .._errors import ConfigurationError
+from .._account import render_call_spans
 from .._record import Decision
 from .._registry import PROPAGATORS, make_propagator
 from ..scoring import HFScorer, MemoScorer, Scorer
@@ -35,8 +36,8 @@ class EvalConfig:
     propagators: tuple[str, ...] = tuple(PROPAGATORS)
     synthetic: int = 200
     news_topics: int = 30
-    agent_user_tasks: int = 4
-    agent_injection_tasks: int = 2
+    agent_user_tasks: int | None = None  # None: every user task of every suite (97)
+    agent_injection_tasks: int = 3  # sampled per user task
     agent_max_tokens: int = 2500
     agent_suites: tuple[str, ...] | None = None  # None: every suite
     enforce: int = 24
@@ -66,7 +67,8 @@ class EvalConfig:
         if self.agent_suites is not None:
             self.agent_suites = checks.names(self.agent_suites, "agent_suites", "suite")
         for field, low in _SIZES.items():
-            checks.whole(getattr(self, field), field, low=low)
+            if not (field == "agent_user_tasks" and getattr(self, field) is None):
+                checks.whole(getattr(self, field), field, low=low)
         self.lambdas = _numbers(self.lambdas, "lambdas", low=0, empty=False)
         self.scaling = tuple(int(n) for n in _numbers(self.scaling, "scaling", low=2, whole=True))
 
@@ -128,8 +130,9 @@ def _label_all(name: str, prop: Any, cases: Sequence[EvalCase], mode: str, max_n
     pairs = []
     for case in tqdm(cases, desc=f"{case_set(cases)} {name} {mode}", unit="case", leave=False):
         prop.lattice = case.lattice
-        if mode == "estimate":
-            d = prop.label(case.query, case.documents, case.output, id=case.id)
+        if mode == "estimate":  # a case's tool calls get per-argument labels (their spans)
+            spans = render_call_spans("", case.calls)[1] if case.calls else None
+            d = prop.label(case.query, case.documents, case.output, id=case.id, spans=spans)
         else:
             d = prop.enforce(case.query, case.documents, max_new_tokens=max_new_tokens, id=case.id)
         pairs.append((case, d))
@@ -197,6 +200,10 @@ def _estimate_and_enforce(data: dict[str, list[EvalCase]], props: dict[str, Any]
                 members = [(c, d) for c, d in pairs if kind is None or c.kind == kind]
                 result.metrics.append(summarise(dataset if kind is None else f"{dataset}/{kind}", name,
                                                 "estimate", members))
+            if dataset == "agentdojo":  # and per suite: agentdojo-<suite>/<kind>
+                for suite, kind in sorted({(c.meta["suite"], c.kind) for c in cases}):
+                    members = [(c, d) for c, d in pairs if (c.meta["suite"], c.kind) == (suite, kind)]
+                    result.metrics.append(summarise(f"{dataset}-{suite}/{kind}", name, "estimate", members))
     if "synthetic" in data and config.enforce:
         cases = [c for c in data["synthetic"] if c.kind != "none"][: config.enforce]
         enforced = {name: _label_all(name, prop, cases, "enforce", config.max_new_tokens, result.decisions)
