@@ -7,7 +7,8 @@ import pytest
 
 pytest.importorskip("agentdojo")
 
-from agentdojo.agent_pipeline import AgentPipeline, BasePipelineElement, InitQuery, SystemMessage, ToolsExecutionLoop, ToolsExecutor  # noqa: E402
+from agentdojo.agent_pipeline import (AgentPipeline, BasePipelineElement, InitQuery, SystemMessage,  # noqa: E402
+                                      ToolsExecutionLoop, ToolsExecutor)
 from agentdojo.attacks.important_instructions_attacks import ImportantInstructionsAttackNoNames  # noqa: E402
 from agentdojo.benchmark import benchmark_suite_with_injections  # noqa: E402
 from agentdojo.logging import OutputLogger  # noqa: E402
