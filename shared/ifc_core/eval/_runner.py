@@ -18,7 +18,7 @@ from .._registry import PROPAGATORS, make_propagator
 from ..scoring import HFScorer, MemoScorer, Scorer
 from .._search import CRITERIA, Tolerance
 from ._cases import EvalCase
-from ._hard_eval import GROUPS, criterion_sweep, hard_data, hard_rows
+from ._hard_eval import GROUPS, ReferencePropagator, criterion_sweep, hard_data, hard_rows
 from ._metrics import Metrics, summarise
 from ._news import news_cases
 from ._synthetic import synthetic_cases
@@ -173,6 +173,8 @@ def run_eval(config: EvalConfig, scorer: Scorer | None = None,
     props = {name: make_propagator(name, memo) for name in config.propagators}
     _estimate_and_enforce(data, props, config, result)
     result.metrics += hard_rows(data, memo, config.criteria, "permissive" in props, result.decisions)
+    if "permissive" in props and data.get("agentdojo"):  # the achievable line on the embedded model
+        _agent_reference(data["agentdojo"], memo, config, result)
     if "permissive" in props:  # the sweep calibrates the permissive propagator's λ
         base = [c for k in ("synthetic", "news") for c in data.get(k, [])]
         result.sweep = _sweep(memo, base, config)
@@ -211,6 +213,19 @@ def _estimate_and_enforce(data: dict[str, list[EvalCase]], props: dict[str, Any]
         reference = {c.id: d.output for c, d in enforced.get("conservative", [])}
         for name, pairs in enforced.items():
             result.metrics.append(summarise("synthetic", name, "enforce", pairs, reference or None))
+
+def _agent_reference(cases: list[EvalCase], scorer: Scorer, config: EvalConfig, result: EvalResult) -> None:
+    """The exhaustive reference labeller on the AgentDojo cases (every candidate label scored,
+    the permissive propagator's criterion), overall and per suite: what the scorer allows."""
+    pairs = _label_all("reference", ReferencePropagator(scorer), cases, "estimate", config.max_new_tokens,
+                       result.decisions)
+    for kind in sorted({c.kind for c in cases}):
+        result.metrics.append(summarise(f"agentdojo/{kind}", "reference", "estimate",
+                                        [(c, d) for c, d in pairs if c.kind == kind]))
+    for suite, kind in sorted({(c.meta["suite"], c.kind) for c in cases}):
+        result.metrics.append(summarise(f"agentdojo-{suite}/{kind}", "reference", "estimate",
+                                        [(c, d) for c, d in pairs if (c.meta["suite"], c.kind) == (suite, kind)]))
+
 
 def _sweep(scorer: Scorer, cases: list[EvalCase], config: EvalConfig) -> list[dict[str, Any]]:
     """Improvement and unsafe share of the permissive propagator over λ, with and without the
