@@ -197,7 +197,7 @@ def _write(result: EvalResult, folder: Path, command: str) -> None:
     ]
     datasets = list(dict.fromkeys(m.dataset for m in result.metrics))
     for ds in datasets:
-        parts.append(f"## {ds}\n\n{_DESCRIPTIONS.get(ds, '')}\n\n"
+        parts.append(f"## {ds}\n\n{_description(ds)}\n\n"
                      f"{_metrics_table([m for m in result.metrics if m.dataset == ds])}\n")
     parts.append(_COLUMNS)
     parts.append(agent_targets(result.metrics))
@@ -230,6 +230,14 @@ def _write(result: EvalResult, folder: Path, command: str) -> None:
     (folder / "README.md").write_text("\n".join(parts), encoding="utf-8")
     (folder / "summary.json").write_text(json.dumps(summary(result.metrics), indent=1, allow_nan=False) + "\n",
                                          encoding="utf-8")
+
+
+def _description(dataset: str) -> str:
+    """A dataset's description; AgentDojo's per-suite rows (agentdojo-<suite>/<kind>) refer to the overall one."""
+    if dataset.startswith("agentdojo-") and "/" in dataset:
+        suite, kind = dataset[len("agentdojo-"):].split("/", 1)
+        return f"As agentdojo/{kind}, for the {suite} suite only."
+    return _DESCRIPTIONS.get(dataset, "")
 
 
 def _base_sweep(result: EvalResult) -> list[dict[str, Any]]:
