@@ -30,7 +30,9 @@ DATASETS = ("synthetic", "news", "agentdojo", *GROUPS)  # GROUPS: the hard group
 
 @dataclass
 class EvalConfig:
-    """What `ifc eval` runs. The defaults are the committed report's run (about 50 min on 2 CPU cores)."""
+    """What `ifc eval` runs. The defaults are the committed default report's run (about 50 min on 2 CPU
+    cores with the earlier 4 user tasks per suite; every user task with 3 injection tasks each adds
+    about 15 min for permissive and kNN-LM together, introspection's share unmeasured)."""
 
     datasets: tuple[str, ...] = DATASETS[:3]
     propagators: tuple[str, ...] = tuple(PROPAGATORS)
