@@ -46,3 +46,11 @@ def test_write_report_writes_summary_json_beside_the_report(tmp_path):
             assert all(r[k] is None or 0.0 <= r[k] <= 1.0 for k in ("improved", "exact", "unsafe", "fallback"))
     text = path.read_text()
     assert "## AgentDojo: the targets" in text and "banking/user_task_1/call3: context of 3000" in text
+
+
+def test_an_unknown_agentdojo_suite_is_refused():
+    from ifc_core import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="agent_suites: unknown suite 'nosuch'"):
+        EvalConfig(agent_suites=("banking", "nosuch"))
+    assert EvalConfig(agent_suites=("banking",)).agent_suites == ("banking",)

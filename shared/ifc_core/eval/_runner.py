@@ -67,7 +67,12 @@ class EvalConfig:
                 if name not in known:
                     raise ConfigurationError(f"{field}: unknown {name!r}; use some of {sorted(known)}")
         if self.agent_suites is not None:
+            from ._agentdojo import SUITES
+
             self.agent_suites = checks.names(self.agent_suites, "agent_suites", "suite")
+            for name in self.agent_suites:
+                if name not in SUITES:
+                    raise ConfigurationError(f"agent_suites: unknown suite {name!r}; use some of {list(SUITES)}")
         for field, low in _SIZES.items():
             if not (field == "agent_user_tasks" and getattr(self, field) is None):
                 checks.whole(getattr(self, field), field, low=low)
