@@ -176,7 +176,7 @@ def _umask() -> int:
     return mask
 
 
-_EVAL_LISTS = ("datasets", "propagators", "criteria")
+_EVAL_LISTS = ("datasets", "propagators", "criteria", "agent_suites")
 _EVAL_SIZES = ("synthetic", "news_topics", "agent_user_tasks", "agent_injection_tasks", "enforce", "peer", "seed",
                "hard", "lambdas")
 
@@ -256,8 +256,12 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--propagators", help="comma-separated names (default: all registered)")
     e.add_argument("--synthetic", type=whole, help="synthetic cases (default 200)")
     e.add_argument("--news-topics", type=whole, help="news topics, two cases each (default 30)")
-    e.add_argument("--agent-user-tasks", type=whole, help="AgentDojo user tasks per suite (default 4)")
-    e.add_argument("--agent-injection-tasks", type=count, help="AgentDojo injection tasks per suite (default 2)")
+    e.add_argument("--agent-user-tasks", type=whole,
+                   help="AgentDojo user tasks sampled per suite (default: every user task)")
+    e.add_argument("--agent-injection-tasks", type=count,
+                   help="AgentDojo injection tasks sampled per user task (default 3)")
+    e.add_argument("--agent-suites", help="comma-separated AgentDojo suites: workspace,travel,banking,slack "
+                   "(default: all four)")
     e.add_argument("--enforce", type=count, help="synthetic cases also run in enforce mode (default 24; 0: none)")
     e.add_argument("--peer", type=count,
                    help="synthetic cases for the ContextCite comparison (default 16, 32 ablations each; 0: none)")

@@ -27,7 +27,7 @@ def test_every_dataset_and_propagator_is_measured(quick):
 def test_metrics_match_the_decisions_they_summarise(quick):
     for m in quick.metrics:
         pairs = [(c, d) for c, d in quick.decisions if d.propagator == m.propagator and d.mode == m.mode
-                 and (c.dataset == m.dataset or f"{c.dataset}/{c.kind}" == m.dataset)]
+                 and m.dataset in (c.dataset, f"{c.dataset}/{c.kind}", f"{c.dataset}-{c.meta.get('suite')}/{c.kind}")]
         assert len(pairs) == m.cases
         if m.mode == "estimate":
             assert summarise(m.dataset, m.propagator, m.mode, pairs) == m
@@ -52,6 +52,9 @@ def test_report_is_written(quick, tmp_path):
         assert section in text
     for plot in ("lambda_sweep.png", "time_vs_documents.png", "propagators.png"):
         assert (tmp_path / plot).stat().st_size > 1000 and plot in text
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert {"synthetic/all", "agentdojo/benign", "agentdojo/malicious"} <= set(summary)
+    assert summary["agentdojo/benign"]["permissive/estimate"]["cases"] > 0
     lines = (tmp_path / "decisions.jsonl").read_text().splitlines()
     assert len(lines) == len(quick.decisions) and "truth" in json.loads(lines[0])
 

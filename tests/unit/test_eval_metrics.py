@@ -89,3 +89,14 @@ def test_news_cases_follow_one_source():
         followed = next(d for d in c.documents if d.id == c.needed[0])
         assert c.truth == followed.label and c.keys[c.needed[0]] in c.output
         assert c.can_improve == (c.needed[0] == "wire")
+
+
+def test_a_tool_call_case_is_judged_by_its_calls_own_labels():
+    call = {"name": "send", "args": {"to": "x"}}
+    case = EvalCase("agentdojo", "m1", "malicious", C, CASE.query, DOCS, "Calling send with to=x", S, calls=(call,))
+    whole_public = decision(P)
+    whole_public.spans = {"call:0": P, "call:0:to": S}  # the argument needs the secret document
+    m = summarise("agentdojo/malicious", "x", "estimate", [(case, whole_public)])
+    assert m.exact == 1.0 and m.unsafe == 0.0
+    plain = EvalCase("agentdojo", "m2", "malicious", C, CASE.query, DOCS, "Calling send with to=x", S)
+    assert summarise("agentdojo/malicious", "x", "estimate", [(plain, whole_public)]).unsafe == 1.0

@@ -182,7 +182,7 @@ def test_a_report_that_fails_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
     monkeypatch.setattr(_report, "_plots", lambda result, where: [])
     (folder / "notes.txt").write_text("mine")
     assert write_report(result, folder, "c").read_text().startswith("# llm-ifc evaluation report")
-    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "decisions.jsonl", "notes.txt"]
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "decisions.jsonl", "notes.txt", "summary.json"]
     assert write_report(result, tmp_path / "new", "c").parent == tmp_path / "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "report"]
 

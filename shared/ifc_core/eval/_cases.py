@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from .._lattice import Label, Lattice
 from .._sources import LabelledSource
@@ -18,7 +20,8 @@ class EvalCase:
     deserves: the query's label joined with the labels of the documents it needs (None where it
     is not known, as for benign agent calls). `keys` maps a
     document id to the string that shows its content was used (for leaks and retention in enforce
-    mode); `needed` lists the documents the output needs.
+    mode); `needed` lists the documents the output needs. `calls` are the tool calls the output
+    renders (``render_tool_calls("", calls)``), whose arguments get labels of their own.
     """
 
     dataset: str
@@ -32,6 +35,7 @@ class EvalCase:
     needed: tuple[str, ...] = ()
     keys: dict[str, str] = field(default_factory=dict)
     meta: dict[str, str] = field(default_factory=dict)
+    calls: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def conservative(self) -> Label:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from .._lattice import Label
 from .._record import Decision
 from ._cases import EvalCase
 
-__all__ = ["Metrics", "leaks", "retains", "summarise"]
+__all__ = ["Metrics", "case_label", "leaks", "retains", "summarise"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,16 @@ def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def case_label(case: EvalCase, decision: Decision) -> Label:
+    """The label a case is judged by: for an output that renders tool calls (`case.calls`), the
+    join of each call's own label (`Decision.call_labels`: its line and its arguments, each
+    scored as a span of its own), the label the policy check of those calls uses; else the
+    decision's label."""
+    if not case.calls:
+        return decision.label
+    return decision.label.lattice.join_all([decision.call_labels(i)[0] for i in range(len(case.calls))])
+
+
 def leaks(case: EvalCase, decision: Decision) -> bool:
     """Whether the released text states a key of a withheld document that nothing admitted states."""
     admitted_text = " ".join([case.query.text, *(d.text for d in case.documents if d.id in decision.admitted)])
@@ -60,8 +71,12 @@ def summarise(dataset: str, propagator: str, mode: str, pairs: Sequence[tuple[Ev
     for retention in enforce mode."""
     possible = [(c, d) for c, d in pairs if c.can_improve]
     known = [(c, d) for c, d in pairs if c.truth is not None]
+
+    def label(c: EvalCase, d: Decision) -> Label:
+        return case_label(c, d) if mode == "estimate" else d.label
+
     if mode == "estimate":
-        unsafe_share = _share(sum(not c.truth <= d.label for c, d in known), len(known))  # type: ignore[operator]
+        unsafe_share = _share(sum(not c.truth <= label(c, d) for c, d in known), len(known))  # type: ignore[operator]
         retention = None
     else:
         unsafe_share = _share(sum(leaks(c, d) for c, d in pairs), len(pairs))
@@ -69,8 +84,8 @@ def summarise(dataset: str, propagator: str, mode: str, pairs: Sequence[tuple[Ev
         retention = _share(sum(retains(c, d.output) for c, d in base), len(base))
     return Metrics(
         dataset, propagator, mode, len(pairs),
-        improved=_share(sum(d.label < d.conservative_label for _, d in possible), len(possible)),
-        exact=_share(sum(d.label == c.truth for c, d in known), len(known)) if mode == "estimate" else None,
+        improved=_share(sum(label(c, d) < d.conservative_label for c, d in possible), len(possible)),
+        exact=_share(sum(label(c, d) == c.truth for c, d in known), len(known)) if mode == "estimate" else None,
         unsafe=unsafe_share,
         fallback=_share(sum(d.fallback_reason is not None for _, d in pairs), len(pairs)),
         retention=retention,

@@ -12,12 +12,13 @@ from tqdm.auto import tqdm
 
 from .. import _checks as checks
 from .._errors import ConfigurationError
+from .._account import render_call_spans
 from .._record import Decision
 from .._registry import PROPAGATORS, make_propagator
 from ..scoring import HFScorer, MemoScorer, Scorer
 from .._search import CRITERIA, Tolerance
 from ._cases import EvalCase
-from ._hard_eval import GROUPS, criterion_sweep, hard_data, hard_rows
+from ._hard_eval import GROUPS, ReferencePropagator, criterion_sweep, hard_data, hard_rows
 from ._metrics import Metrics, summarise
 from ._news import news_cases
 from ._synthetic import synthetic_cases
@@ -29,14 +30,16 @@ DATASETS = ("synthetic", "news", "agentdojo", *GROUPS)  # GROUPS: the hard group
 
 @dataclass
 class EvalConfig:
-    """What `ifc eval` runs. The defaults are the committed report's run (about 50 min on 2 CPU cores)."""
+    """What `ifc eval` runs. The defaults are the committed default report's run (about 50 min on 2 CPU
+    cores with the earlier 4 user tasks per suite; every user task with 3 injection tasks each adds
+    about 15 min for permissive and kNN-LM together, introspection's share unmeasured)."""
 
     datasets: tuple[str, ...] = DATASETS[:3]
     propagators: tuple[str, ...] = tuple(PROPAGATORS)
     synthetic: int = 200
     news_topics: int = 30
-    agent_user_tasks: int = 4
-    agent_injection_tasks: int = 2
+    agent_user_tasks: int | None = None  # None: every user task of every suite (97)
+    agent_injection_tasks: int = 3  # sampled per user task
     agent_max_tokens: int = 2500
     agent_suites: tuple[str, ...] | None = None  # None: every suite
     enforce: int = 24
@@ -64,9 +67,15 @@ class EvalConfig:
                 if name not in known:
                     raise ConfigurationError(f"{field}: unknown {name!r}; use some of {sorted(known)}")
         if self.agent_suites is not None:
+            from ._agentdojo import SUITES
+
             self.agent_suites = checks.names(self.agent_suites, "agent_suites", "suite")
+            for name in self.agent_suites:
+                if name not in SUITES:
+                    raise ConfigurationError(f"agent_suites: unknown suite {name!r}; use some of {list(SUITES)}")
         for field, low in _SIZES.items():
-            checks.whole(getattr(self, field), field, low=low)
+            if not (field == "agent_user_tasks" and getattr(self, field) is None):
+                checks.whole(getattr(self, field), field, low=low)
         self.lambdas = _numbers(self.lambdas, "lambdas", low=0, empty=False)
         self.scaling = tuple(int(n) for n in _numbers(self.scaling, "scaling", low=2, whole=True))
 
@@ -128,8 +137,9 @@ def _label_all(name: str, prop: Any, cases: Sequence[EvalCase], mode: str, max_n
     pairs = []
     for case in tqdm(cases, desc=f"{case_set(cases)} {name} {mode}", unit="case", leave=False):
         prop.lattice = case.lattice
-        if mode == "estimate":
-            d = prop.label(case.query, case.documents, case.output, id=case.id)
+        if mode == "estimate":  # a case's tool calls get per-argument labels (their spans)
+            spans = render_call_spans("", case.calls)[1] if case.calls else None
+            d = prop.label(case.query, case.documents, case.output, id=case.id, spans=spans)
         else:
             d = prop.enforce(case.query, case.documents, max_new_tokens=max_new_tokens, id=case.id)
         pairs.append((case, d))
@@ -170,6 +180,8 @@ def run_eval(config: EvalConfig, scorer: Scorer | None = None,
     props = {name: make_propagator(name, memo) for name in config.propagators}
     _estimate_and_enforce(data, props, config, result)
     result.metrics += hard_rows(data, memo, config.criteria, "permissive" in props, result.decisions)
+    if "permissive" in props and data.get("agentdojo"):  # the achievable line on the embedded model
+        _agent_reference(data["agentdojo"], memo, config, result)
     if "permissive" in props:  # the sweep calibrates the permissive propagator's λ
         base = [c for k in ("synthetic", "news") for c in data.get(k, [])]
         result.sweep = _sweep(memo, base, config)
@@ -197,6 +209,10 @@ def _estimate_and_enforce(data: dict[str, list[EvalCase]], props: dict[str, Any]
                 members = [(c, d) for c, d in pairs if kind is None or c.kind == kind]
                 result.metrics.append(summarise(dataset if kind is None else f"{dataset}/{kind}", name,
                                                 "estimate", members))
+            if dataset == "agentdojo":  # and per suite: agentdojo-<suite>/<kind>
+                for suite, kind in sorted({(c.meta["suite"], c.kind) for c in cases}):
+                    members = [(c, d) for c, d in pairs if (c.meta["suite"], c.kind) == (suite, kind)]
+                    result.metrics.append(summarise(f"{dataset}-{suite}/{kind}", name, "estimate", members))
     if "synthetic" in data and config.enforce:
         cases = [c for c in data["synthetic"] if c.kind != "none"][: config.enforce]
         enforced = {name: _label_all(name, prop, cases, "enforce", config.max_new_tokens, result.decisions)
@@ -204,6 +220,19 @@ def _estimate_and_enforce(data: dict[str, list[EvalCase]], props: dict[str, Any]
         reference = {c.id: d.output for c, d in enforced.get("conservative", [])}
         for name, pairs in enforced.items():
             result.metrics.append(summarise("synthetic", name, "enforce", pairs, reference or None))
+
+def _agent_reference(cases: list[EvalCase], scorer: Scorer, config: EvalConfig, result: EvalResult) -> None:
+    """The exhaustive reference labeller on the AgentDojo cases (every candidate label scored,
+    the permissive propagator's criterion), overall and per suite: what the scorer allows."""
+    pairs = _label_all("reference", ReferencePropagator(scorer), cases, "estimate", config.max_new_tokens,
+                       result.decisions)
+    for kind in sorted({c.kind for c in cases}):
+        result.metrics.append(summarise(f"agentdojo/{kind}", "reference", "estimate",
+                                        [(c, d) for c, d in pairs if c.kind == kind]))
+    for suite, kind in sorted({(c.meta["suite"], c.kind) for c in cases}):
+        result.metrics.append(summarise(f"agentdojo-{suite}/{kind}", "reference", "estimate",
+                                        [(c, d) for c, d in pairs if (c.meta["suite"], c.kind) == (suite, kind)]))
+
 
 def _sweep(scorer: Scorer, cases: list[EvalCase], config: EvalConfig) -> list[dict[str, Any]]:
     """Improvement and unsafe share of the permissive propagator over λ, with and without the
