@@ -47,8 +47,8 @@ class KVEntry:
     layers: tuple[tuple[Any, Any], ...]
     nbytes: int = field(init=False)
 
-    def __post_init__(self) -> None:
-        size = sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in self.layers)
+    def __post_init__(self) -> None:  # what it holds: a slice keeps its whole tensor alive
+        size = sum(k.untyped_storage().nbytes() + v.untyped_storage().nbytes() for k, v in self.layers)
         object.__setattr__(self, "nbytes", int(size))
 
     def __len__(self) -> int:

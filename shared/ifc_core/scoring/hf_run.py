@@ -156,8 +156,10 @@ class HFScoringRun(ScoringRun):
             assert entry is not None
             cache = DynamicCache([(k[:, :, :shared].expand(n, -1, -1, -1), v[:, :, :shared].expand(n, -1, -1, -1))
                                   for k, v in entry.layers])
+        # one row that sees all of the cached prefix needs no mask: the causal fast path (and GQA
+        # without repeating the cached keys) does the same computation
         out = self.scorer.forward(
-            input_ids=input_ids, attention_mask=mask, position_ids=positions,
+            input_ids=input_ids, attention_mask=None if n == 1 else mask, position_ids=positions,
             cache=cache, use_cache=True, logits_to_keep=len(self.output_ids),
         )
         self.passes, self.tokens = self.passes + 1, self.tokens + sum(len(r) for r in rests)
@@ -177,6 +179,9 @@ class HFScoringRun(ScoringRun):
         own = len(context) - reuse
         layers = []
         for i, layer in enumerate(self.scorer.cache_of(out).layers):
+            if start == reuse and layer.keys.shape[0] == 1:  # one row, no padding: the batch's cache is its own
+                layers.append((layer.keys[:, :, :len(context)], layer.values[:, :, :len(context)]))
+                continue
             k = layer.keys[row:row + 1, :, start:start + own]
             v = layer.values[row:row + 1, :, start:start + own]
             if reuse:
