@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import ScoringError
 from .base import Generation, Message, check_window
 from .hf_cache import RunCache
 from .hf_run import HFScoringRun
