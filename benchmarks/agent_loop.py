@@ -120,6 +120,24 @@ def enforce_runs(scorer: HFScorer, steps: list[A.Step], repeat: int) -> list[dic
     return rows
 
 
+def interleaved(scorer: HFScorer, runs: int, budget: int) -> dict[str, Any]:
+    """`runs` agent runs at once, their steps interleaved, on a scorer with a `budget`-byte run cache:
+    the memory held stays under the budget; evicted runs pay for a full prefill again."""
+    small = HFScorer(scorer.model, scorer.tokenizer, model_id=scorer.model_id, run_cache_bytes=budget)
+    trackers = [A.tracker(PermissivePropagator(small)) for _ in range(runs)]
+    walks = [A.steps(t, f"run-{i}") for i, t in enumerate(trackers)]
+    tokens, high = 0, 0
+    for _ in A.STEPS:
+        for i, (t, walk) in enumerate(zip(trackers, walks)):
+            _, step, prompt = next(walk)
+            tokens += t.label_output(f"run-{i}", step.content, step.calls, prompt=prompt).tokens
+            high = max(high, small.run_cache.stats()["bytes"])
+    stats = small.run_cache.stats()
+    return {"runs": runs, "budget MiB": budget >> 20, "peak MiB": stats["peak_bytes"] / 2**20,
+            "entries evicted": stats["evicted"], "tokens per decision": tokens / (runs * len(A.STEPS)),
+            "bounded": high <= budget}
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     fmt = lambda v: f"{v:.2f}" if isinstance(v, float) else str(v)  # noqa: E731
     cols = list(rows[0])
@@ -132,6 +150,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2: both cores of an idle machine)")
     p.add_argument("--repeat", type=int, default=3, help="runs of the whole agent; each time is the best of them")
+    p.add_argument("--interleaved", type=int, default=4, help="runs at once for the memory table (0: skip)")
     args = p.parse_args()
     warnings.filterwarnings("ignore", category=FutureWarning)
     torch.set_num_threads(args.threads)
@@ -178,6 +197,10 @@ def main() -> None:
         if clean:
             print(f"steps 2-6 with nothing regenerated: enforce/plain {min(clean):.2f} to {max(clean):.2f} "
                   f"(target <= {TARGET_ENFORCE}: {'met' if max(clean) <= TARGET_ENFORCE else 'NOT met'})")
+    if args.interleaved:
+        print(f"\nmemory: {args.interleaved} runs at once, steps interleaved, under two run-cache budgets "
+              f"(one run alone holds {peak / 2**20:.0f} MiB at its last step)")
+        print(table([interleaved(scorer, args.interleaved, budget << 20) for budget in (512, 2048)]))
     pairs = [(a.decision, b.decision) for run_a, run_b in zip(inc_runs, cold_runs) for a, b in zip(run_a, run_b)]
     print(f"\nexact: incremental and full scoring gave the same labels in every step of every run: "
           f"{all(a.label == b.label for a, b in pairs)}; largest mean-NLL difference "
