@@ -8,7 +8,7 @@ VLLM_VENV  := .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.bootstrapped
 PORT ?= 8011
 
-.PHONY: demo test bench scorer-server clean
+.PHONY: demo test test-fast bench scorer-server clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ demo: $(STAMP)
 
 test: $(STAMP) $(VLLM_STAMP)
 	$(BIN)/python -m pytest
+
+# The unit tests only: no model, no server, under a minute.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests/unit -q
 
 bench: $(STAMP) $(VLLM_STAMP)
 	$(BIN)/python benchmarks/label_cost.py

@@ -20,7 +20,7 @@ from langchain.agents import create_agent
 from langchain_core.messages import AIMessage
 
 from ifc_core import HFScorer, LabelledSource, PermissivePropagator, render_tool_calls
-from ifc_core._scenario import (DOCUMENTS, LATTICE, MIXED, POLICY, QUERY_LABEL, REQUESTS, print_table,
+from ifc_core.demo import (DOCUMENTS, LATTICE, MIXED, POLICY, QUERY_LABEL, REQUESTS, print_table,
                                 scenario_store)
 from langchain_ifc import IFCMiddleware, labelled_retriever_tool
 from langchain_ifc._demo import ContextAgentModel, chroma_retriever, hr_agent

@@ -26,7 +26,7 @@ from llama_index.core.llms.mock import MockFunctionCallingLLM
 from llama_index.core.tools import FunctionTool
 
 from ifc_core import ConservativePropagator, IFCViolation, Policy
-from ifc_core._scenario import LATTICE, print_table
+from ifc_core.demo import LATTICE, print_table
 from langchain_ifc import IFCCallbackHandler, IFCMiddleware
 from llamaindex_ifc import IFCEventHandler, guard_tool
 

@@ -16,7 +16,8 @@ from ._callback import IFCCallbackHandler, ifc_session
 from ._chat_model import IFCChatModel
 from ._middleware import IFCMiddleware
 from ._retriever import IFCRetriever, labelled_retriever_tool
-from ._tools import GuardedTool, guard_tool
+from ._models import embedded_chat_model
+from ._tools import GuardedTool, guard_tool, guard_tools
 
 __all__ = [
     "GuardedTool",
@@ -26,7 +27,9 @@ __all__ = [
     "IFCRetriever",
     "IFCViolation",
     "Policy",
+    "embedded_chat_model",
     "guard_tool",
+    "guard_tools",
     "ifc_session",
     "labelled_retriever_tool",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections import OrderedDict
 from collections.abc import Hashable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any
@@ -19,9 +20,9 @@ from langchain_core.tracers.context import register_configure_hook
 from ifc_core import AuditLog, Decision, FlowTracker, IFCViolation, Label, Policy, PromptMessage, Propagator
 
 from ._convert import (artifact_documents, document_view, prompt_messages, request_texts, run_key,
-                       prompt_template_literals, template_values, text_of)
+                       prompt_template_literals, text_of, tool_output)
 
-__all__ = ["IFCCallbackHandler", "ifc_session"]
+__all__ = ["IFCCallbackHandler", "Tracked", "ifc_session"]
 
 
 def _emit(name: str, data: dict[str, Any]) -> None:
@@ -45,6 +46,9 @@ class IFCCallbackHandler(BaseCallbackHandler):
     never mix. Every decision goes to the audit log (if given) and is dispatched as the custom
     event ``ifc.label``; violations as ``ifc.violation``.
 
+    A system message is explained only by the prompt template it was rendered from, or by
+    `system_prompts` (the application's own system prompt texts); any other system text is ⊤.
+
     This is a synchronous handler on purpose: an async handler cannot stop a synchronous tool
     (LangChain swallows its exceptions), while a sync handler blocks on both sync and async paths.
     """
@@ -53,12 +57,16 @@ class IFCCallbackHandler(BaseCallbackHandler):
     run_inline: bool = True
 
     def __init__(self, propagator: Propagator | str, policy: Policy, *, query_label: Label | Any,
-                 enforce: bool = True, audit: AuditLog | None = None) -> None:
-        self.tracker = FlowTracker(propagator, policy, query_label=query_label, audit=audit)
+                 enforce: bool = True, audit: AuditLog | None = None, system_prompts: Sequence[str] = ()) -> None:
+        self.tracker = FlowTracker(propagator, policy, query_label=query_label, audit=audit,
+                                   system_prompts=system_prompts)
         self.enforce = enforce
         self._keys: dict[UUID, Hashable] = {}
         self._tools: dict[UUID, tuple[str, str | None]] = {}  # running tool: (name, model's tool-call id)
         self._prompts: dict[UUID, list[PromptMessage]] = {}  # running model: the prompt it was given
+        self._model_run: ContextVar[UUID | None] = ContextVar(f"ifc_model_run_{id(self)}", default=None)
+        self._guarded: OrderedDict[UUID, None] = OrderedDict()  # tool runs a guard_tool checks itself
+        self._tracking: ContextVar[Tracked | None] = ContextVar(f"ifc_tracking_{id(self)}", default=None)
         self._lock = threading.Lock()
 
     # -- run bookkeeping -------------------------------------------------------------------
@@ -69,12 +77,43 @@ class IFCCallbackHandler(BaseCallbackHandler):
                 parent = self._keys.get(parent_run_id) if parent_run_id else None
                 key = parent if parent is not None else run_key(metadata, run_id)
                 self._keys[run_id] = key
+                tracked = self._tracking.get()
+                if parent_run_id is None and tracked is not None and key not in tracked.keys:
+                    tracked.keys.append(key)
             return key
 
     def key_of(self, run_id: UUID) -> Hashable | None:
         """The state key of a run this handler has seen (for `guard_tool` and `IFCChatModel`)."""
         with self._lock:
             return self._keys.get(run_id)
+
+    def guard_run(self, run_id: UUID) -> None:
+        """A `guard_tool` run: the guard checks the call itself (only the guard calls this, with
+        a run id it made)."""
+        with self._lock:
+            self._guarded[run_id] = None
+            while len(self._guarded) > 4096:
+                self._guarded.popitem(last=False)
+
+    @contextlib.contextmanager
+    def track(self) -> Iterator[Tracked]:
+        """The decisions of the runs started inside the block, with no run ids to pass:
+
+            with ifc.track() as t:
+                answer = chain.invoke("When is the office open?", config={"callbacks": [ifc]})
+            t.label, t.decision, t.decisions   # the answer's label, its record, every decision
+        """
+        tracked = Tracked(self)
+        token = self._tracking.set(tracked)
+        try:
+            yield tracked
+        finally:
+            self._tracking.reset(token)
+
+    def current_model_run(self) -> UUID | None:
+        """The chat-model run that started last in the calling context (streaming gives the model
+        no run manager, so `IFCChatModel` finds its run here)."""
+        return self._model_run.get()
 
     def tool_call_of(self, run_manager: Any) -> str | None:
         """The model's tool-call id of a running tool (seen in `on_tool_start`)."""
@@ -100,7 +139,7 @@ class IFCCallbackHandler(BaseCallbackHandler):
             self.tracker.begin(key, request_texts(inputs))
         literals = prompt_template_literals(serialized, kwargs.get("name"))
         if literals is not None:
-            self.tracker.add_template(key, literals, template_values(inputs))
+            self.tracker.add_template(key, literals)
 
     def _done(self, run_id: UUID, parent_run_id: UUID | None) -> None:
         """A run ended: a root run forgets its run ids and is marked finished (a thread too: it is
@@ -150,12 +189,10 @@ class IFCCallbackHandler(BaseCallbackHandler):
         key = self._key(run_id, parent_run_id)
         with self._lock:
             tool, call_id = self._tools.get(run_id, (kwargs.get("name") or "unknown", None))
+        content, result, docs = tool_output(output)
         if isinstance(output, ToolMessage):
-            content, docs = text_of(output.content), artifact_documents(output.artifact)
             call_id = output.tool_call_id or call_id
-        else:
-            content, docs = text_of(output), ()
-        self.tracker.add_tool_result(key, tool, content, str(call_id or run_id), docs)
+        self.tracker.add_tool_result(key, tool, content, str(call_id or run_id), docs, result)
         self._done(run_id, parent_run_id)
 
     # -- outputs ---------------------------------------------------------------------------
@@ -163,6 +200,7 @@ class IFCCallbackHandler(BaseCallbackHandler):
                             run_id: UUID, parent_run_id: UUID | None = None,
                             metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
         key = self._key(run_id, parent_run_id, metadata)
+        self._model_run.set(run_id)  # for IFCChatModel's streaming path, which gets no run manager
         prompt = prompt_messages(messages[0] if messages else [])
         if parent_run_id is None:  # the model is the run: the user's turns are the request
             self.tracker.begin(key, [m.text for m in prompt if m.role == "user"])
@@ -208,6 +246,9 @@ class IFCCallbackHandler(BaseCallbackHandler):
         call_id = kwargs.get("tool_call_id")
         with self._lock:
             self._tools[run_id] = (tool, call_id)
+            guarded = self._guarded.pop(run_id, False) is None
+        if guarded:  # the guard_tool checks this call with the same tracker, and answers for it
+            return
         try:
             check = self.tracker.check_call(key, tool, inputs, call_id, raise_on_violation=self.enforce)
         except IFCViolation as violation:
@@ -218,6 +259,30 @@ class IFCCallbackHandler(BaseCallbackHandler):
             raise
         if not check.allowed:
             _emit("ifc.violation", check.to_dict())
+
+
+class Tracked:
+    """What `IFCCallbackHandler.track()` saw: the runs started inside its block."""
+
+    def __init__(self, handler: IFCCallbackHandler) -> None:
+        self.handler = handler
+        self.keys: list[Hashable] = []
+
+    @property
+    def decisions(self) -> list[Decision]:
+        """Every decision of those runs, in order."""
+        return [d for k in self.keys for d in self.handler.decisions(k)]
+
+    @property
+    def decision(self) -> Decision | None:
+        """The decision of the last output (the answer), if any."""
+        found = self.decisions
+        return found[-1] if found else None
+
+    @property
+    def label(self) -> Label | None:
+        """The answer's label (None when no output was labelled)."""
+        return self.decision.label if self.decision is not None else None
 
 
 _session_var: ContextVar[IFCCallbackHandler | None] = ContextVar("ifc_session", default=None)

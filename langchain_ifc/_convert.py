@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
@@ -38,14 +39,40 @@ def artifact_documents(artifact: Any) -> tuple[DocumentView, ...]:
     return tuple(document_view(d) for d in docs if d is not None) if all(docs) else ()
 
 
+def tool_output(output: Any) -> tuple[str, Any, tuple[DocumentView, ...]]:
+    """What a tool returned, as (text the model sees, structured result for the policy's
+    labeller, labelled documents): a `ToolMessage` (its artifact is the structured result, as with
+    ``content_and_artifact``; a structured return is already JSON text in its content), or the
+    tool's own return value when it was called without a tool call."""
+    if isinstance(output, ToolMessage):
+        return text_of(output.content), output.artifact, artifact_documents(output.artifact)
+    if isinstance(output, str) or _is_blocks(output):
+        return text_of(output), None, ()
+    return str(output), output, ()
+
+
+def _is_blocks(content: Any) -> bool:
+    return isinstance(content, list) and all(isinstance(b, str) or (isinstance(b, Mapping) and "type" in b)
+                                             for b in content)
+
+
 def text_of(content: Any) -> str:
-    """Plain text of a message's content (str or content blocks)."""
+    """All of a message's content as text, as the model sees it: a string as it is; a text block
+    as its text; any other block (JSON, a search result, an image, a file, reasoning) as canonical
+    JSON, so that nothing a model sees escapes the account."""
     if isinstance(content, str):
         return content
     if isinstance(content, Sequence):
-        return "\n".join(b if isinstance(b, str) else str(b.get("text", "")) for b in content
-                         if isinstance(b, (str, Mapping)))
-    return str(content)
+        return "\n".join(_block_text(b) for b in content)
+    return _block_text(content)
+
+
+def _block_text(block: Any) -> str:
+    if isinstance(block, str):
+        return block
+    if isinstance(block, Mapping) and block.get("type") == "text" and isinstance(block.get("text"), str):
+        return block["text"]
+    return json.dumps(block, sort_keys=True, ensure_ascii=False, default=str)
 
 
 def prompt_message(m: BaseMessage) -> PromptMessage:
@@ -53,7 +80,7 @@ def prompt_message(m: BaseMessage) -> PromptMessage:
     text = text_of(m.content)
     if isinstance(m, ToolMessage):
         return PromptMessage("tool", text, id=m.id, tool_name=m.name or "unknown", tool_call_id=m.tool_call_id,
-                             documents=artifact_documents(m.artifact))
+                             documents=artifact_documents(m.artifact), result=m.artifact)
     if isinstance(m, AIMessage):
         return PromptMessage("assistant", text, id=m.id, tool_calls=tuple(m.tool_calls or ()),
                              seal=(m.response_metadata or {}).get(IFC_META_KEY))
@@ -141,11 +168,6 @@ def prompt_template_literals(serialized: Any, name: str | None) -> list[str] | N
     if kind not in _PROMPT_TEMPLATES:
         return None
     return [lit for template, fmt in _template_strings(serialized) for lit in template_literals(template, fmt)]
-
-
-def template_values(inputs: Any) -> list[str]:
-    """The string values put into a prompt template."""
-    return [v for v in inputs.values() if isinstance(v, str)] if isinstance(inputs, Mapping) else []
 
 
 def run_key(metadata: Mapping[str, Any] | None, root: Hashable) -> Hashable:

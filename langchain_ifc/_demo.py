@@ -17,7 +17,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import BaseTool, tool
 
 from ifc_core import DEFAULT_SYSTEM, HFScorer, PermissivePropagator, Propagator
-from ifc_core._scenario import (LATTICE, POLICY, QUERY_LABEL, REQUESTS, Outcome, Request, enforce_table,
+from ifc_core.demo import (LATTICE, POLICY, QUERY_LABEL, REQUESTS, Outcome, Request, enforce_table,
                                 print_table, scenario_action, scenario_store, short)
 from ifc_core.chroma import LabelledStore
 
@@ -117,16 +117,12 @@ def run_rag(question: str, store: LabelledStore, scorer: HFScorer, *, enforce: b
     from langchain_core.output_parsers import StrOutputParser
     from langchain_core.prompts import ChatPromptTemplate
     from langchain_core.runnables import RunnablePassthrough
-    from langchain_huggingface import ChatHuggingFace, HuggingFacePipeline
-    from transformers import pipeline
-
     from ._callback import IFCCallbackHandler
     from ._chat_model import IFCChatModel
+    from ._models import embedded_chat_model
 
     if chat is None:
-        pipe = pipeline("text-generation", model=scorer.model, tokenizer=scorer.tokenizer,
-                        max_new_tokens=40, do_sample=False, return_full_text=False)
-        chat = ChatHuggingFace(llm=HuggingFacePipeline(pipeline=pipe), tokenizer=scorer.tokenizer)
+        chat = embedded_chat_model(scorer, max_new_tokens=40)
     handler = IFCCallbackHandler(PermissivePropagator(scorer), POLICY, query_label=QUERY_LABEL)
     if enforce:
         chat = IFCChatModel(inner=chat, ifc=handler)
@@ -140,6 +136,26 @@ def run_rag(question: str, store: LabelledStore, scorer: HFScorer, *, enforce: b
     run_id = uuid.uuid4()
     answer = chain.invoke(question, config={"callbacks": [handler], "run_id": run_id})
     return {"answer": answer, "decision": handler.decisions(run_id)[-1]}
+
+
+def show_approval(store: LabelledStore, scorer: HFScorer, out: TextIO) -> None:
+    """The salary email paused for a reviewer, who sees the exact call and rejects it."""
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.types import Command
+
+    salary = REQUESTS[1]
+    middleware = IFCMiddleware(PermissivePropagator(scorer), POLICY, query_label=QUERY_LABEL, on_violation="interrupt")
+    agent, outbox = hr_agent(store, salary, middleware=[middleware], checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "demo-approval"}}
+    (pending,) = agent.invoke({"messages": [{"role": "user", "content": salary.text}]}, config=config)["__interrupt__"]
+    request = pending.value
+    print("\n=== LangChain: a reviewer decides (on_violation='interrupt', the HITL decision format) ===", file=out)
+    print(f"  tool:    {request['tool']} (call {request['tool_call_id']})\n  args:    {request['args']}\n"
+          f"  label:   {request['label']}\n  sink:    {request['sink']}\n  digest:  {request['digest']}", file=out)
+    answer = {"decisions": [{"type": "reject", "message": "no salaries by email"}], "ifc_digest": request["digest"]}
+    agent.invoke(Command(resume=answer), config=config)
+    print(f"  answer:  {answer}\n  email:   {'SENT' if outbox else 'not sent'} (the answer must echo the digest: a call "
+          "changed since it was shown is asked again)", file=out)
 
 
 def run_demo(scorer: HFScorer | None = None, out: TextIO = sys.stdout) -> None:
@@ -156,6 +172,7 @@ def run_demo(scorer: HFScorer | None = None, out: TextIO = sys.stdout) -> None:
     print_table(rows, out)
     print("\nWith conservative labels every email would have been blocked: every prompt held the\n"
           "confidential and the untrusted document.", file=out)
+    show_approval(store, scorer, out)
     enforce_table("LangChain", lambda r: run_agent_request(r, store, scorer, mode="enforce"), out)
     print("\n=== LangChain: a RAG chain answered by SmolLM2 through langchain-huggingface ===", file=out)
     for enforce in (False, True):

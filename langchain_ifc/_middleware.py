@@ -13,7 +13,8 @@ from langchain.agents.middleware import AgentMiddleware
 from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
-from ifc_core import IFC_META_KEY, AuditLog, FlowCheck, FlowTracker, IFCViolation, Label, Policy, Propagator, digest
+from ifc_core import (IFC_META_KEY, AuditLog, ConfigurationError, FlowCheck, FlowTracker, IFCViolation, Label, Policy,
+                      Propagator, approval_request, digest, read_review)
 
 from ._convert import artifact_documents, prompt_message, prompt_messages, text_of, with_text
 
@@ -42,23 +43,40 @@ class IFCMiddleware(AgentMiddleware):
     `on_violation`:
     - ``"block"``: the model gets an error `ToolMessage` saying why, and the agent goes on;
     - ``"raise"``: `IFCViolation` propagates out of ``agent.invoke``;
-    - ``"interrupt"``: a LangGraph interrupt carrying ``{"type": "ifc_approval", tool, label, sink,
-      reason, ...}``; resume with ``Command(resume={"approve": True})`` (or False). Needs a
-      checkpointer and a ``thread_id``.
+    - ``"interrupt"``: a LangGraph interrupt in the format of LangChain's
+      `HumanInTheLoopMiddleware` (``action_requests``, ``review_configs``) plus the IFC fields:
+      ``{"type": "ifc_approval", tool, args, tool_call_id, label, sink, reason, digest, ...}``.
+      Resume with ``Command(resume={"decisions": [{"type": "approve" | "edit" | "reject" |
+      "respond", ...}], "ifc_digest": <digest>})``: the answer must echo the digest, so an answer
+      to a call that changed since is not taken (the reviewer is asked again); an edited call is
+      checked again before it runs. Needs a checkpointer and a ``thread_id`` (checked when the
+      agent starts).
+
+    The policy must fit the agent's tools: a tool the policy names that the agent lacks, or a
+    tool without a sink (unless `default_sink` is set), is an error at the first model call.
+
+    `system_prompts`: by default the agent's system message (``create_agent(system_prompt=...)``,
+    or what a middleware writes there) is the application's text, at the query label. If a
+    middleware puts other text there (a fetched page, a user profile), give the fixed texts
+    instead: then only those, and sealed documents, are explained, and the rest is ⊤.
     """
 
     def __init__(self, propagator: Propagator | str, policy: Policy, *, query_label: Label | Any,
                  on_violation: OnViolation = "block", audit: AuditLog | None = None,
-                 mode: Literal["estimate", "enforce"] = "estimate", sink_retry: bool = True) -> None:
+                 mode: Literal["estimate", "enforce"] = "estimate", sink_retry: bool = True,
+                 system_prompts: Sequence[str] | None = None) -> None:
         super().__init__()
         if on_violation not in ("block", "raise", "interrupt"):
             raise ValueError("on_violation: use 'block', 'raise' or 'interrupt'")
         if mode not in ("estimate", "enforce"):
             raise ValueError("mode: use 'estimate' (label what the model said) or 'enforce' (guard it)")
-        self.tracker = FlowTracker(propagator, policy, query_label=query_label, audit=audit)
+        self.tracker = FlowTracker(propagator, policy, query_label=query_label, audit=audit,
+                                   system_prompts=system_prompts or ())
+        self.trust_system_message = system_prompts is None
         self.on_violation = on_violation
         self.mode = mode
         self.sink_retry = sink_retry
+        self._fitted: set[frozenset[str]] = set()
 
     @staticmethod
     def _key(ai: AIMessage) -> Any:
@@ -66,13 +84,17 @@ class IFCMiddleware(AgentMiddleware):
         return ("answer", digest(json.dumps([text_of(ai.content), ai.tool_calls], sort_keys=True, default=str))[:32])
 
     # -- labelling at production -----------------------------------------------------------
-    def _known(self, key: Any, messages: Sequence[BaseMessage]) -> None:
-        """What the request shows, for the account: the user's turns and the tool results."""
+    def _known(self, key: Any, request: Any) -> None:
+        """What the request shows, for the account: the agent's system message (unless the fixed
+        system texts were declared), the user's turns and the tool results."""
+        messages = list(request.messages)
         self.tracker.begin(key, [text_of(h.content) for h in messages if isinstance(h, HumanMessage)])
+        if self.trust_system_message and request.system_message is not None:
+            self.tracker.add_template(key, [text_of(request.system_message.content)])
         for t in messages:
             if isinstance(t, ToolMessage):
                 self.tracker.add_tool_result(key, t.name or "unknown", text_of(t.content), t.tool_call_id,
-                                             artifact_documents(t.artifact))
+                                             artifact_documents(t.artifact), t.artifact)
 
     def _sealed(self, response: Any, content: str, calls: Any, decision: Any) -> Any:
         """`response` with its answer carrying the sealed label (``response_metadata["ifc"]``)."""
@@ -91,7 +113,7 @@ class IFCMiddleware(AgentMiddleware):
         if ai is None:
             return response
         key = self._key(ai)
-        self._known(key, messages)
+        self._known(key, request)
         decision = self.tracker.label_output(key, text_of(ai.content), ai.tool_calls, prompt=prompt, message_id=ai.id)
         self.tracker.finish(key)
         return self._sealed(response, text_of(ai.content), ai.tool_calls, decision)
@@ -101,7 +123,7 @@ class IFCMiddleware(AgentMiddleware):
         system, messages = request.system_message, list(request.messages)
         shown = ([system] if system else []) + messages
         key = ("request", digest(json.dumps([(m.type, text_of(m.content)) for m in shown], default=str))[:32])
-        self._known(key, messages)
+        self._known(key, request)
         responses: list[Any] = []
 
         def generate(texts: list[str] | None) -> tuple[str, list[Any]]:
@@ -120,12 +142,21 @@ class IFCMiddleware(AgentMiddleware):
         self.tracker.finish(key)
         return self._sealed(responses[-1], content, calls, decision)
 
+    def _fit(self, request: Any) -> None:
+        """The policy must fit the agent's tools (checked once per set of tools)."""
+        names = frozenset(t.name if hasattr(t, "name") else str(t.get("name")) for t in (request.tools or []))
+        if names and names not in self._fitted:
+            self.tracker.policy.check_tools(names)
+            self._fitted.add(names)
+
     def wrap_model_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:
+        self._fit(request)
         if self.mode == "enforce":
             return self._enforce(request, handler)
         return self._label(request, handler(request))
 
     async def awrap_model_call(self, request: Any, handler: Callable[[Any], Awaitable[Any]]) -> Any:
+        self._fit(request)
         if self.mode == "enforce":
             loop = asyncio.get_running_loop()
             return await asyncio.to_thread(
@@ -148,34 +179,77 @@ class IFCMiddleware(AgentMiddleware):
         return ToolMessage(content=f"IFC: {why}", tool_call_id=check.tool_call_id or "",
                            name=check.tool, status="error")
 
-    def _decide(self, check: FlowCheck, *, emit: bool = True) -> ToolMessage | None:
-        """None when the call may proceed; else the refusal (or raise / interrupt)."""
+    def _decide(self, request: Any, check: FlowCheck) -> tuple[Any, ToolMessage | None]:
+        """(the request to run, None), or (None, the reply instead); raises in ``"raise"`` mode."""
         if check.allowed:
-            return None
-        if emit:
-            with contextlib.suppress(Exception):
-                dispatch_custom_event("ifc.violation", check.to_dict())
+            return request, None
         if self.on_violation == "raise":
             raise IFCViolation(check)
         if self.on_violation == "interrupt":
-            from langgraph.types import interrupt
+            return self._review(request, check)
+        return None, self._refusal(check, f"this call was blocked: {check.reason}")
 
-            answer = interrupt({"type": "ifc_approval", **check.to_dict()})
-            approved = answer is True or answer == "approve" or (
-                isinstance(answer, dict) and answer.get("approve") is True)
-            self.tracker.record_approval(None, check, approved, answer)
-            return None if approved else self._refusal(check, f"a reviewer rejected this call: {check.reason}")
-        return self._refusal(check, f"this call was blocked: {check.reason}")
+    def _review(self, request: Any, check: FlowCheck) -> tuple[Any, ToolMessage | None]:
+        """Put the refused call to a reviewer (a LangGraph interrupt in the HITL format) until an
+        answer echoes this very call's digest; an edited call is checked again before it runs."""
+        from langgraph.config import get_config
+        from langgraph.types import interrupt
+
+        thread = (get_config().get("configurable") or {}).get("thread_id")
+        args = request.tool_call.get("args")
+        payload = approval_request(check, args, run=thread)
+        while True:  # on resume the node runs again: each pass replays the answers given so far
+            answer = interrupt(payload)
+            review, problem = read_review(answer, payload["digest"])
+            if review is not None:
+                break
+            payload = {**payload, "problem": problem}
+        self.tracker.record_approval(thread, check, review, args, answer)
+        if review.kind == "approve":
+            return request, None
+        if review.kind == "respond":
+            return None, ToolMessage(content=review.message or "", tool_call_id=check.tool_call_id or "",
+                                     name=check.tool)
+        if review.kind == "reject":
+            return None, self._refusal(check, "a reviewer rejected this call" + (f": {review.message}"
+                                                                                  if review.message else ""))
+        edited = self.tracker.check_edit(self._key_of_call(request), check, args, review.args or {})
+        if not edited.allowed:
+            return None, self._refusal(edited, f"the edited call was refused: {edited.reason}")
+        return request.override(tool_call={**request.tool_call, "args": review.args}), None
+
+    def _key_of_call(self, request: Any) -> Any:
+        ai = next((m for m in request.state["messages"] if isinstance(m, AIMessage)
+                   and any(tc.get("id") == request.tool_call.get("id") for tc in m.tool_calls)), None)
+        return self._key(ai) if ai is not None else None
+
+    def before_agent(self, state: Any, runtime: Any) -> None:
+        if self.on_violation == "interrupt":
+            from langgraph.config import get_config
+
+            configurable = get_config().get("configurable") or {}
+            if configurable.get("__pregel_checkpointer") is None or configurable.get("thread_id") is None:
+                raise ConfigurationError(
+                    "IFCMiddleware(on_violation='interrupt') needs a checkpointer and a thread id to pause for "
+                    "a reviewer: create_agent(..., checkpointer=InMemorySaver()) and "
+                    "config={'configurable': {'thread_id': ...}}; or use on_violation='block' or 'raise'")
+        return None
+
+    async def abefore_agent(self, state: Any, runtime: Any) -> None:
+        return self.before_agent(state, runtime)
 
     def wrap_tool_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:
         check = self.check(request.state["messages"], request.tool_call)
-        refusal = self._decide(check)
-        return refusal if refusal is not None else handler(request)
+        if not check.allowed:
+            with contextlib.suppress(Exception):
+                dispatch_custom_event("ifc.violation", check.to_dict())
+        run, reply = self._decide(request, check)
+        return reply if reply is not None else handler(run)
 
     async def awrap_tool_call(self, request: Any, handler: Callable[[Any], Awaitable[Any]]) -> Any:
         check = await asyncio.to_thread(self.check, request.state["messages"], request.tool_call)
         if not check.allowed:
             with contextlib.suppress(Exception):
                 await adispatch_custom_event("ifc.violation", check.to_dict())
-        refusal = self._decide(check, emit=False)
-        return refusal if refusal is not None else await handler(request)
+        run, reply = self._decide(request, check)
+        return reply if reply is not None else await handler(run)

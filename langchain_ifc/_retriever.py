@@ -9,7 +9,8 @@ from langchain_core.callbacks.base import Callbacks
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.tools import BaseTool, StructuredTool
-from pydantic import BaseModel, ConfigDict, Field
+from langchain_core.vectorstores import VectorStoreRetriever
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ifc_core import Provenance, RetrievalGate
 
@@ -33,6 +34,7 @@ class IFCRetriever(BaseRetriever):
 
     base_retriever: BaseRetriever
     gate: RetrievalGate
+    k: int | None = None  # at most this many documents (None: what the base retriever returns)
 
     @classmethod
     def from_store(cls, store: Any, *, clearance: Any = None, k: int = 4, **search_kwargs: Any) -> IFCRetriever:
@@ -56,24 +58,45 @@ class IFCRetriever(BaseRetriever):
             where = store.codec.where(gate.clearance)
             if where is not None:
                 kwargs["filter"] = where
-        return cls(base_retriever=vectorstore.as_retriever(search_kwargs=kwargs), gate=gate)
+        return cls(base_retriever=vectorstore.as_retriever(search_kwargs=kwargs), gate=gate, k=k)
 
-    def _labelled(self, docs: list[Document]) -> list[Document]:
+    @model_validator(mode="after")
+    def _check(self) -> IFCRetriever:
+        if self.k is not None and (isinstance(self.k, bool) or self.k < 1):
+            raise ValueError(f"IFCRetriever.k: give a positive number of documents, got {self.k!r}")
+        return self
+
+    def _request(self, kwargs: dict[str, Any]) -> tuple[int | None, dict[str, Any]]:
+        """(k for this call, what to ask the base retriever); unknown arguments are an error."""
+        unknown = sorted(set(kwargs) - {"k"})
+        if unknown:
+            raise TypeError(f"IFCRetriever.invoke: unknown argument(s) {unknown}; it takes k (the number of documents)")
+        k = kwargs.get("k", self.k)
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+            raise ValueError(f"IFCRetriever.invoke: k must be a positive number of documents, got {k!r}")
+        takes_k = isinstance(self.base_retriever, VectorStoreRetriever)  # others: cut after the gate
+        return k, ({"k": k} if k is not None and takes_k else {})
+
+    def _labelled(self, docs: list[Document], k: int | None) -> list[Document]:
         out = []
         for doc in docs:
             view = document_view(doc)
             got = self.gate.admit(view.id, view.text, view.metadata)
             if got.metadata is not None:
                 out.append(Document(page_content=doc.page_content, metadata=got.metadata, id=got.id))
-        return out
+        return out[:k] if k is not None else out
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        return self._labelled(self.base_retriever.invoke(query, config={"callbacks": run_manager.get_child()}))
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
+                                **kwargs: Any) -> list[Document]:
+        k, ask = self._request(kwargs)
+        docs = self.base_retriever.invoke(query, config={"callbacks": run_manager.get_child()}, **ask)
+        return self._labelled(docs, k)
 
-    async def _aget_relevant_documents(self, query: str, *,
-                                       run_manager: AsyncCallbackManagerForRetrieverRun) -> list[Document]:
-        docs = await self.base_retriever.ainvoke(query, config={"callbacks": run_manager.get_child()})
-        return self._labelled(docs)
+    async def _aget_relevant_documents(self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun,
+                                       **kwargs: Any) -> list[Document]:
+        k, ask = self._request(kwargs)
+        docs = await self.base_retriever.ainvoke(query, config={"callbacks": run_manager.get_child()}, **ask)
+        return self._labelled(docs, k)
 
 
 class _Query(BaseModel):

@@ -13,12 +13,15 @@ The rules live in `ifc_core`; this package only translates.
 
 from ifc_core import IFCViolation, Policy
 
-from ._events import IFCEventHandler
+from ._events import ANSWER_KEY, IFCEventHandler
 from ._llm import IFCLLM
 from ._retriever import IFCLabelledNodes, IFCNodePostprocessor, IFCRetriever, MiniLMEmbedModel, labelled_retriever_tool
-from ._tools import IFCApprovalRequired, IFCApprovalResponse, IFCViolationEvent, guard_tool, raise_on_violation
+from ._models import embedded_llm
+from ._tools import (IFCApprovalRequired, IFCApprovalResponse, IFCViolationEvent, guard_tool, guard_tools,
+                     raise_on_violation)
 
 __all__ = [
+    "ANSWER_KEY",
     "IFCApprovalRequired",
     "IFCApprovalResponse",
     "IFCEventHandler",
@@ -30,7 +33,9 @@ __all__ = [
     "IFCViolationEvent",
     "MiniLMEmbedModel",
     "Policy",
+    "embedded_llm",
     "guard_tool",
+    "guard_tools",
     "labelled_retriever_tool",
     "raise_on_violation",
 ]

@@ -13,8 +13,8 @@ from llama_index.core.base.llms.types import ChatMessage, ToolCallBlock
 from llama_index.core.llms.mock import MockFunctionCallingLLM
 from llama_index.core.tools import BaseTool, FunctionTool
 
-from ifc_core import DEFAULT_SYSTEM, HFScorer, PermissivePropagator
-from ifc_core._scenario import (POLICY, QUERY_LABEL, REQUESTS, Outcome, Request, enforce_table, print_table,
+from ifc_core import HFScorer, PermissivePropagator
+from ifc_core.demo import (POLICY, QUERY_LABEL, REQUESTS, Outcome, Request, enforce_table, print_table,
                                 scenario_action, scenario_store, short)
 
 from ._events import IFCEventHandler
@@ -103,17 +103,10 @@ def run_agent_request(request: Request, store: Any, ifc: IFCEventHandler, *, mod
 
 
 def local_llm(scorer: HFScorer, max_new_tokens: int = 40) -> Any:
-    """The embedded model as a LlamaIndex LLM (llama-index-llms-huggingface), prompts in its chat template."""
-    from llama_index.llms.huggingface import HuggingFaceLLM
+    """The embedded model as a LlamaIndex LLM (see `embedded_llm`)."""
+    from ._models import embedded_llm
 
-    def to_chat(prompt: str) -> str:
-        return scorer.tokenizer.apply_chat_template(
-            [{"role": "system", "content": DEFAULT_SYSTEM}, {"role": "user", "content": prompt}],
-            tokenize=False, add_generation_prompt=True)
-
-    return HuggingFaceLLM(model=scorer.model, tokenizer=scorer.tokenizer, context_window=scorer.max_context,
-                          max_new_tokens=max_new_tokens, generate_kwargs={"do_sample": False},
-                          completion_to_prompt=to_chat, device_map=str(scorer.device))
+    return embedded_llm(scorer, max_new_tokens=max_new_tokens)
 
 
 def run_query_engine(question: str, store: Any, scorer: HFScorer, ifc: IFCEventHandler, *,

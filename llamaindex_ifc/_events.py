@@ -3,28 +3,34 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events import BaseEvent
-from llama_index.core.instrumentation.events.llm import (LLMChatEndEvent, LLMCompletionEndEvent,
-                                                          LLMPredictStartEvent)
+from llama_index.core.instrumentation.events.llm import (LLMChatEndEvent, LLMChatStartEvent, LLMCompletionEndEvent,
+                                                          LLMCompletionStartEvent, LLMPredictStartEvent)
 from llama_index.core.instrumentation.events.retrieval import RetrievalEndEvent
 from llama_index.core.instrumentation.span import SimpleSpan
 from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
+from llama_index.core.base.response.schema import AsyncStreamingResponse, Response, StreamingResponse
 from llama_index.core.schema import NodeWithScore
 from llama_index.core.tools import ToolOutput
 from llama_index_instrumentation.dispatcher import active_span_id
 from pydantic import ConfigDict, PrivateAttr
 
-from ifc_core import AuditError, AuditLog, FlowTracker, Label, Policy, PromptMessage, Propagator, template_literals
+from ifc_core import AuditError, AuditLog, FlowTracker, Label, Policy, PromptMessage, Propagator
 
-from ._convert import OBSERVATION, node_view, prompt_messages, react_action, tool_calls_of
+from ._convert import (OBSERVATION, application_texts, message_text, node_view, prompt_literals, prompt_messages,
+                       react_action, tool_calls_of)
 
-__all__ = ["IFCEventHandler"]
+__all__ = ["IFCEventHandler", "ANSWER_KEY"]
 
+ANSWER_KEY = "ifc_answer"  # where a query engine's Response carries the answer's label and decision
+
+_APPLICATION_ATTRS = ("system_prompt", "formatter", "agents", "_prefix_messages", "_context_template",
+                      "_system_prompt")
 _QUESTION_ARGS = ("user_msg", "str_or_query_bundle", "query_str", "message", "query")
 
 
@@ -46,13 +52,11 @@ def _requests(args: dict[str, Any]) -> list[str]:
     return [t for t in texts if t]
 
 
-def _template_strings(template: Any) -> list[str]:
-    """The template texts of a LlamaIndex prompt template (plain, chat or selector)."""
-    if hasattr(template, "default_template"):
-        return _template_strings(template.default_template)
-    if hasattr(template, "message_templates"):
-        return [m.content for m in template.message_templates if m.content]
-    return [template.template] if isinstance(getattr(template, "template", None), str) else []
+def _seen(event: Any) -> tuple[str, str]:
+    """(prompt, output) of an LLM end event, to tell one output reported twice."""
+    if isinstance(event, LLMCompletionEndEvent):
+        return event.prompt, event.response.text
+    return (repr([(m.role, m.content) for m in event.messages]), repr(event.response.message))
 
 
 class _RunSpans(BaseSpanHandler[SimpleSpan]):
@@ -62,6 +66,8 @@ class _RunSpans(BaseSpanHandler[SimpleSpan]):
     _parents: dict[str, str | None] = PrivateAttr(default_factory=dict)
     _roots: dict[str, str] = PrivateAttr(default_factory=dict)
     _tool_ids: dict[str, str] = PrivateAttr(default_factory=dict)
+    _llm: set[str] = PrivateAttr(default_factory=set)
+    _instances: set[tuple[int, str]] = PrivateAttr(default_factory=set)  # (agent, run) registered
     _guard: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @classmethod
@@ -80,6 +86,18 @@ class _RunSpans(BaseSpanHandler[SimpleSpan]):
                 chain.append(span_id)
                 span_id = self._parents[span_id]
         return chain
+
+    def mark_llm(self, span_id: str | None) -> None:
+        """`span_id` is an LLM call (its start event was seen)."""
+        if span_id:
+            with self._guard:
+                self._llm.add(span_id)
+
+    def inside_llm(self, span_id: str | None) -> bool:
+        """Whether `span_id` runs inside another LLM call."""
+        ancestors = self.ancestry(span_id)[1:]
+        with self._guard:
+            return any(s in self._llm for s in ancestors)
 
     def tool_call_id(self, span_id: str | None) -> str | None:
         """The id of the agent's tool call that `span_id` runs inside (its `call_tool` step)."""
@@ -105,6 +123,12 @@ class _RunSpans(BaseSpanHandler[SimpleSpan]):
             if start is not None and hasattr(start, "get"):
                 args.update({a: start.get(a) for a in (*_QUESTION_ARGS, "chat_history") if start.get(a) is not None})
             self._owner.tracker.begin(id_, _requests(args))
+        if instance is not None and any(hasattr(instance, a) for a in _APPLICATION_ATTRS):
+            with self._guard:
+                first = (id(instance), root or id_) not in self._instances
+                self._instances.add((id(instance), root or id_))
+            if first:  # the agent or engine running this span: its fixed prompt text is the application's
+                self._owner.tracker.add_template(root or id_, application_texts(instance))
         return SimpleSpan(id_=id_, parent_id=parent_span_id)
 
     def prepare_to_exit_span(self, id_: str, bound_args: Any, instance: Any = None, result: Any = None,
@@ -113,7 +137,54 @@ class _RunSpans(BaseSpanHandler[SimpleSpan]):
             key = self.root(id_)
             if key is not None:
                 self._owner._tool_result(key, result, self.tool_call_id(id_) or id_)
+        if self.root(id_) == id_ and isinstance(result, (StreamingResponse, AsyncStreamingResponse)) \
+                and result.response_gen is not None:
+            # the answer is generated as the caller reads the stream, after this span: keep the run
+            # and make the stream's own spans part of it; it ends when the stream does
+            self._stream_in_run(id_, result)
+            return
+        if self.root(id_) == id_ and isinstance(result, Response):
+            self._owner._annotate(id_, result)
         self._forget(id_)
+
+    def _stream_in_run(self, root: str, response: Any) -> None:
+        owner = self._owner
+        inner = response.response_gen
+
+        def finish() -> None:
+            owner._annotate(root, response)
+            self._forget(root)
+
+        if isinstance(response, StreamingResponse):
+            def gen() -> Any:
+                try:
+                    while True:
+                        token = active_span_id.set(root)
+                        try:
+                            item = next(inner)
+                        except StopIteration:
+                            return
+                        finally:
+                            active_span_id.reset(token)
+                        yield item
+                finally:
+                    finish()
+            response.response_gen = gen()
+        else:
+            async def agen() -> Any:
+                try:
+                    while True:
+                        token = active_span_id.set(root)
+                        try:
+                            item = await inner.__anext__()
+                        except StopAsyncIteration:
+                            return
+                        finally:
+                            active_span_id.reset(token)
+                        yield item
+                finally:
+                    finish()
+            response.response_gen = agen()
 
     def prepare_to_drop_span(self, id_: str, bound_args: Any, instance: Any = None, err: BaseException | None = None,
                              **kwargs: Any) -> None:
@@ -127,6 +198,8 @@ class _RunSpans(BaseSpanHandler[SimpleSpan]):
                 del self._roots[span]
                 self._parents.pop(span, None)
                 self._tool_ids.pop(span, None)
+                self._llm.discard(span)
+            self._instances = {i for i in self._instances if i[1] != id_}
         self._owner._last_response.pop(id_, None)
         self._owner.tracker.finish(id_)
 
@@ -159,8 +232,11 @@ class IFCEventHandler(BaseEventHandler):
 
     @classmethod
     def create(cls, propagator: Propagator | str, policy: Policy, *, query_label: Label | Any,
-               audit: AuditLog | None = None) -> IFCEventHandler:
-        return cls(tracker=FlowTracker(propagator, policy, query_label=query_label, audit=audit))
+               audit: AuditLog | None = None, system_prompts: Sequence[str] = ()) -> IFCEventHandler:
+        """A handler with its own `FlowTracker`. `system_prompts` are fixed system texts of the
+        application beyond those it finds itself (an agent's ``system_prompt``, prompt templates)."""
+        return cls(tracker=FlowTracker(propagator, policy, query_label=query_label, audit=audit,
+                                       system_prompts=system_prompts))
 
     @classmethod
     def class_name(cls) -> str:
@@ -201,12 +277,24 @@ class IFCEventHandler(BaseEventHandler):
         """Whether `span_id` runs inside an `IFCLLM` call (which records its decision itself)."""
         return any(self.tracker.is_enforced(s) for s in self._spans.ancestry(span_id))
 
+    def _annotate(self, key: Hashable, response: Any) -> None:
+        """Put the answer's own label on the response, under a key no document uses:
+        ``response.metadata["ifc_answer"]`` (the nodes' ``ifc_label`` are the documents')."""
+        st = self.tracker.get(key)
+        decision = st.decisions[-1] if st is not None and st.decisions else None
+        if decision is None:
+            return
+        if response.metadata is None:
+            response.metadata = {}
+        response.metadata[ANSWER_KEY] = {"label": decision.label.to_json(), "mode": decision.mode,
+                                         "admitted": decision.admitted, "decision": decision.to_dict()}
+
     def _tool_result(self, key: Hashable, output: Any, result_id: str) -> None:
         raw = output.raw_output
         raw = raw.raw_output if isinstance(raw, ToolOutput) else raw  # FunctionTool wraps a returned ToolOutput
         nodes = raw if isinstance(raw, list) and raw and all(isinstance(n, NodeWithScore) for n in raw) else []
         self.tracker.add_tool_result(key, output.tool_name, str(output.content), result_id,
-                                     [node_view(n) for n in nodes])
+                                     [node_view(n) for n in nodes], raw)  # raw: for the policy's labeller
 
     def handle(self, event: BaseEvent, **kwargs: Any) -> None:
         key = self._spans.root(event.span_id)
@@ -220,22 +308,27 @@ class IFCEventHandler(BaseEventHandler):
     def _handle(self, key: Hashable, event: BaseEvent) -> None:
         from ._retriever import IFCLabelledNodes
 
+        if isinstance(event, (LLMChatStartEvent, LLMCompletionStartEvent)):
+            self._spans.mark_llm(event.span_id)
+            return
         if isinstance(event, (LLMChatEndEvent, LLMCompletionEndEvent)):
-            # async LLM calls wrap sync ones: both end events carry the same response; label it once
-            if event.response is None or self._last_response.get(key) is event.response:
+            # an LLM call inside another (async wrapping sync, streaming wrapping complete): the
+            # outer call's output is the one released; label that one, once
+            if event.response is None or self._spans.inside_llm(event.span_id):
                 return
-            self._last_response[key] = event.response
+            seen = _seen(event)  # the same prompt answered the same way: one output, however nested
+            if self._last_response.get(key) == seen:
+                return
+            self._last_response[key] = seen
         if isinstance(event, LLMPredictStartEvent):
-            literals = [lit for t in _template_strings(event.template) for lit in template_literals(t)]
-            values = [v for v in (event.template_args or {}).values() if isinstance(v, str)]
-            self.tracker.add_template(key, literals, values)
+            self.tracker.add_template(key, prompt_literals(event.template))
         elif isinstance(event, (RetrievalEndEvent, IFCLabelledNodes)):
             for node in event.nodes:
                 self.tracker.add_document(key, node_view(node))
         elif isinstance(event, LLMChatEndEvent):
             message = event.response.message
             calls, shown = tool_calls_of(message), None
-            content = message.content or ""
+            content = message_text(message)
             if not calls:
                 content, calls, shown = react_action(content)
             decision = self.tracker.label_output(key, content, calls, prompt=prompt_messages(event.messages),

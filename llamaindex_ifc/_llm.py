@@ -16,7 +16,7 @@ from pydantic import ConfigDict
 
 from ifc_core import IFC_META_KEY, Decision, PromptMessage
 
-from ._convert import OBSERVATION, prompt_messages, react_action, tool_calls_of, with_text
+from ._convert import OBSERVATION, message_text, prompt_messages, react_action, tool_calls_of, with_text
 from ._events import IFCEventHandler
 
 __all__ = ["IFCLLM"]
@@ -87,8 +87,8 @@ class IFCLLM(FunctionCallingLLM):
             return raw.text, [], None
         calls = tool_calls_of(raw.message)
         if calls:
-            return raw.message.content or "", calls, None
-        return react_action(raw.message.content or "")
+            return message_text(raw.message), calls, None
+        return react_action(message_text(raw.message))
 
     def _labelled(self, decision: Decision, text: str, calls: list[Any]) -> dict[str, Any]:
         return {"ifc_label": decision.label.to_json(), "ifc_admitted": decision.admitted,

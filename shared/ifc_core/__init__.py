@@ -12,22 +12,27 @@
     d.label, d.conservative_label   # public, secret
 """
 
-from ._account import WITHHELD, DocumentView, PromptAccount, PromptMessage, render_tool_calls, template_literals
+from ._approval import DECISIONS, Review, approval_request, call_digest, read_review
+from ._account import (WITHHELD, DocumentView, PromptAccount, PromptMessage, render_call_spans, render_tool_calls,
+                       template_literals)
 from ._attest import ATTEST_KEY, KEY_ENV, MAC_KEY, Attestor, RecordSeal, Signer, digest
 from ._codec import LABEL_KEY, LABEL_PROBLEM_KEY, LabelCodec
 from ._errors import (
     AuditError,
     CaseFormatError,
     ConfigurationError,
+    ConfigurationTypeError,
     IFCError,
     IFCViolation,
     LatticeError,
     ModelLoadError,
     ScoringError,
+    SearchBudgetError,
     UnknownElementError,
 )
 from ._gate import RETRIEVER_CHANNEL, Admitted, Provenance, RetrievalGate
 from ._introspection import IntrospectionPropagator, parse_reliance
+from ._items import Item, Labeller, PerItem
 from ._knn import KNNLMPropagator
 from ._knn_store import KNNDatastore
 from ._labelling import IFC_META_KEY
@@ -39,8 +44,9 @@ from ._propagators import ConservativePropagator, PermissivePropagator, Propagat
 from ._record import AuditLog, Candidate, Decision
 from ._registry import PROPAGATORS, make_propagator, resolve_propagator
 from .scoring import Generation, HFScorer, MockScorer, Scorer, ScoringRun, VLLMScorer
-from ._search import Tolerance
+from ._search import SearchBudget, Tolerance
 from ._sources import LabelledSource
+from ._telemetry import LOGGER_NAME
 from ._tracker import FlowTracker, RunState
 
 __all__ = [
@@ -54,7 +60,9 @@ __all__ = [
     "Chain",
     "ChatPrompt",
     "ConfigurationError",
+    "ConfigurationTypeError",
     "ConservativePropagator",
+    "DECISIONS",
     "DEFAULT_SYSTEM",
     "Decision",
     "DocumentView",
@@ -67,20 +75,24 @@ __all__ = [
     "IFCViolation",
     "IFC_META_KEY",
     "IntrospectionPropagator",
+    "Item",
     "KEY_ENV",
     "KNNDatastore",
     "KNNLMPropagator",
     "LABEL_KEY",
     "LABEL_PROBLEM_KEY",
+    "LOGGER_NAME",
     "Label",
     "LabelCodec",
     "LabelledSource",
+    "Labeller",
     "Lattice",
     "LatticeError",
     "MAC_KEY",
     "MockScorer",
     "ModelLoadError",
     "PROPAGATORS",
+    "PerItem",
     "PermissivePropagator",
     "Policy",
     "Product",
@@ -93,22 +105,29 @@ __all__ = [
     "Readers",
     "RecordSeal",
     "RetrievalGate",
+    "Review",
     "RunState",
     "Scorer",
     "ScoringError",
     "ScoringRun",
+    "SearchBudget",
+    "SearchBudgetError",
     "Signer",
     "Tags",
     "Tolerance",
     "UnknownElementError",
     "VLLMScorer",
     "WITHHELD",
+    "approval_request",
     "as_label",
+    "call_digest",
     "digest",
     "embedded_model_path",
     "lattice_from_spec",
     "make_propagator",
     "parse_reliance",
+    "read_review",
+    "render_call_spans",
     "render_tool_calls",
     "resolve_propagator",
     "template_literals",

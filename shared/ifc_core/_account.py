@@ -3,8 +3,8 @@
 An adapter hands the engine the prompt a framework is about to send (`PromptMessage`s). The
 engine splits every message into segments by origin (docs/method.md, "Where labels come from"):
 
-- the user's request and the application's fixed text (template literals; a system message's
-  own text) carry the query's label and are never withheld;
+- the user's request and the application's fixed text (template literals, the system prompts
+  it declares) carry the query's label and are never withheld;
 - a registered source, an earlier answer or a tool result carries its own label and can be
   withheld (a *part* of the prompt);
 - any other text is unexplained: a part at ⊤.
@@ -19,6 +19,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import dataclasses
 import json
 import re
 import string
@@ -28,7 +29,7 @@ from ._lattice import Label
 from ._sources import LabelledSource
 
 __all__ = ["PromptMessage", "DocumentView", "Known", "Segment", "PromptAccount", "Origins", "account_prompt",
-           "locate", "render_tool_calls", "template_literals", "WITHHELD"]
+           "locate", "missing_items", "render_tool_calls", "render_call_spans", "template_literals", "WITHHELD"]
 
 Role = Literal["system", "user", "assistant", "tool"]
 WITHHELD = "withheld: label above the answer's"
@@ -47,9 +48,10 @@ class DocumentView:
 class PromptMessage:
     """One message of a prompt, translated from a framework's message type.
 
-    `tool_name`, `tool_call_id` and `documents` (the labelled documents a tool result carries) are
-    for tool messages; `tool_calls` and `seal` (an enforce wrapper's seal of its label) for
-    assistant messages. A plain completion prompt is one ``"user"`` message.
+    `tool_name`, `tool_call_id`, `documents` (the labelled documents a tool result carries) and
+    `result` (the tool's structured result, for the policy's labeller) are for tool messages;
+    `tool_calls` and `seal` (an enforce wrapper's seal of its label) for assistant messages. A
+    plain completion prompt is one ``"user"`` message.
     """
 
     role: Role
@@ -60,11 +62,12 @@ class PromptMessage:
     tool_calls: tuple[Mapping[str, Any], ...] = ()
     documents: tuple[DocumentView, ...] = ()
     seal: Any = None
+    result: Any = None
 
 
 @dataclass(frozen=True)
 class Known:
-    """A text of known origin: ``kind`` is source, output, request, template or variable.
+    """A text of known origin: ``kind`` is source, output, request or template.
 
     `label` None means the query's label (requests and template literals). `part` is the id of the
     withholdable part it belongs to (sources and outputs)."""
@@ -98,7 +101,7 @@ class PromptAccount:
         if old is not None:  # the same part found twice: keep one, never lower
             assert old.label is not None
             label = old.label.join(label)
-            text = old.text if text.strip() in old.text else f"{old.text}\n{text}"
+            text = join_text(old.text, text)
         self.parts[part] = LabelledSource(part, text, label)
 
     @property
@@ -128,6 +131,11 @@ class PromptAccount:
         return out
 
 
+def join_text(old: str, piece: str) -> str:
+    """The text of a part found again in another piece (the pieces of one part, in order)."""
+    return old if piece.strip() in old else f"{old}\n{piece.strip()}"
+
+
 def _mark(taken: bytearray, text: str, needle: str) -> list[tuple[int, int]]:
     """Every free occurrence of `needle` in `text`, marked as taken."""
     found, start = [], 0
@@ -142,15 +150,26 @@ def _mark(taken: bytearray, text: str, needle: str) -> list[tuple[int, int]]:
     return found
 
 
-def locate(text: str, known: Sequence[Known]) -> list[tuple[str, Known | None]]:
+def locate(text: str, known: Sequence[Known], once: Sequence[Known] = ()) -> list[tuple[str, Known | None]]:
     """`text` cut into (piece, origin) in order: every occurrence of a known text (longest first,
-    never overlapping), the rest with origin None."""
+    never overlapping), then each of `once` (a labeller's items) at its first free occurrence
+    (longest first), the rest with origin None. An item with no free occurrence is left out
+    (`missing_items` tells)."""
     taken = bytearray(len(text))
     spans: list[tuple[int, int, Known]] = []
     for k in sorted(known, key=lambda k: -len(k.text.strip())):
         needle = k.text.strip()
         if needle:
             spans.extend((i, j, k) for i, j in _mark(taken, text, needle))
+    for k in sorted(once, key=lambda k: -len(k.text.strip())):
+        needle, start = k.text.strip(), 0
+        while needle and (i := text.find(needle, start)) != -1:
+            j = i + len(needle)
+            if 1 not in taken[i:j]:
+                taken[i:j] = b"\x01" * (j - i)
+                spans.append((i, j, k))
+                break
+            start = i + 1
     spans.sort(key=lambda s: s[0])
     pieces: list[tuple[str, Known | None]] = []
     at = 0
@@ -164,6 +183,12 @@ def locate(text: str, known: Sequence[Known]) -> list[tuple[str, Known | None]]:
     return pieces
 
 
+def missing_items(pieces: Sequence[tuple[str, Known | None]], once: Sequence[Known]) -> list[Known]:
+    """The items of `once` that `locate` could not place."""
+    placed = {id(k) for _, k in pieces if k is not None}
+    return [k for k in once if id(k) not in placed]
+
+
 def render_tool_calls(content: str, tool_calls: Sequence[Mapping[str, Any]]) -> str:
     """The text scored for an output that calls tools: its content, then each call in plain words.
 
@@ -171,12 +196,36 @@ def render_tool_calls(content: str, tool_calls: Sequence[Mapping[str, Any]]) -> 
     scores prose far less noisily than JSON syntax, whose tokens carry no information about the
     sources but add per-token variance.
     """
+    return render_call_spans(content, tool_calls)[0]
+
+
+def render_call_spans(content: str, tool_calls: Sequence[Mapping[str, Any]]
+                      ) -> tuple[str, dict[str, tuple[int, int]]]:
+    """`render_tool_calls`, with the [start, end) character span of each call's line
+    (``"call:<i>"``) and of each argument's value (``"call:<i>:<name>"``) in that text: the spans
+    that get labels of their own (per-argument labels)."""
     def value(v: Any) -> str:
         return v if isinstance(v, str) else json.dumps(v, sort_keys=True, ensure_ascii=False)
 
-    calls = [f"Calling {c.get('name')} with " + "; ".join(f"{k}={value(v)}" for k, v in (c.get("args") or {}).items())
-             for c in tool_calls]
-    return "\n".join([content.strip(), *calls]).strip()
+    head = content.strip()
+    lines: list[str] = []
+    spans: dict[str, tuple[int, int]] = {}
+    at = len(head) + 1  # where the next line starts in "\n".join([head, *lines])
+    for i, call in enumerate(tool_calls):
+        line = f"Calling {call.get('name')} with "
+        for n, (k, v) in enumerate((call.get("args") or {}).items()):
+            line += ("; " if n else "") + f"{k}="
+            start = len(line)
+            line += value(v)
+            spans[f"call:{i}:{k}"] = (at + start, at + len(line))
+        spans[f"call:{i}"] = (at, at + len(line))
+        lines.append(line)
+        at += len(line) + 1
+    full = "\n".join([head, *lines])
+    text = full.strip()
+    lead = len(full) - len(full.lstrip())
+    clipped = {k: (min(max(a - lead, 0), len(text)), min(max(b - lead, 0), len(text))) for k, (a, b) in spans.items()}
+    return text, clipped
 
 
 class Origins(Protocol):
@@ -214,19 +263,13 @@ def _pieces(acc: PromptAccount, m: int, text: str, known: Sequence[Known], resid
     return segs
 
 
-def _split(acc: PromptAccount, m: int, text: str, containers: Sequence[Known], known: Sequence[Known],
-           residue_fixed: bool, top: Label) -> list[Segment]:
-    """Segments of a user or system text: the user's requests and a template's values are found
-    first; inside a request, what is not a known source is the user's own text; inside a value,
-    it is unexplained; elsewhere, `residue_fixed` says which."""
+def _split(acc: PromptAccount, m: int, text: str, requests: Sequence[Known], known: Sequence[Known],
+           top: Label) -> list[Segment]:
+    """Segments of a user or system text: the user's requests are found first, and inside one,
+    what is not a known source is the user's own text; elsewhere, unexplained text is ⊤."""
     segs: list[Segment] = []
-    for piece, container in locate(text, containers):
-        if container is None:
-            segs.extend(_pieces(acc, m, piece, known, residue_fixed, top))
-        elif container.kind == "request":
-            segs.extend(_pieces(acc, m, piece, known, True, top, "request"))
-        else:
-            segs.extend(_pieces(acc, m, piece, known, False, top))
+    for piece, request in locate(text, requests):
+        segs.extend(_pieces(acc, m, piece, known, request is not None, top, "request" if request else "fixed"))
     return segs
 
 
@@ -235,28 +278,37 @@ def account_prompt(messages: Sequence[PromptMessage], origins: Origins) -> Promp
     acc = PromptAccount()
     known = list(origins.known())
     requests = [k for k in known if k.kind == "request"]
-    values = [k for k in known if k.kind == "variable"]
-    others = [k for k in known if k.kind not in ("request", "variable")]
+    others = [k for k in known if k.kind != "request"]
+    calls: dict[str, str] = {}  # tool-call id -> tool name, from the answers that made the calls
     for m, msg in enumerate(messages):
         acc.roles.append(msg.role)
         if msg.role == "assistant":
             part, label = origins.assistant(msg)
             acc.add_part(part, render_tool_calls(msg.text, msg.tool_calls) or "(empty answer)", label)
             acc.messages.append([Segment(msg.text, part, "output")])
+            calls.update({str(c["id"]): str(c.get("name")) for c in msg.tool_calls if c.get("id")})
         elif msg.role == "tool":
+            answered = calls.get(str(msg.tool_call_id)) if msg.tool_call_id else None
+            if answered is None or (msg.tool_name and msg.tool_name != answered):
+                # a tool message is bound to the call it answers: one that answers no call of this
+                # prompt, or names another tool than that call's, is unexplained text
+                part = f"unexplained:{m}:{len(acc.parts)}"
+                acc.add_part(part, msg.text.strip() or "(empty tool result)", origins.top)
+                acc.notes.append(f"a tool message ({msg.tool_name or '?'}, call {msg.tool_call_id!r}) answers no call "
+                                 "of this prompt by that name; treated as ⊤")
+                acc.messages.append([Segment(msg.text, part, "unexplained")])
+                continue
             segs = []
-            for piece, part, label in origins.tool(msg):
+            for piece, part, label in origins.tool(dataclasses.replace(msg, tool_name=answered)):
                 if part and piece.strip():
                     acc.add_part(part, piece.strip(), label)
                     segs.append(Segment(piece, part, "tool"))
                 else:
                     segs.append(Segment(piece))
             acc.messages.append(segs)
-        elif msg.role == "system":
-            # a system message is the application's own text, except what a template put into it
-            acc.messages.append(_split(acc, m, msg.text, requests + values, others, True, origins.top))
-        else:
-            acc.messages.append(_split(acc, m, msg.text, requests, others, False, origins.top))
+        else:  # system and user turns: only registered text is fixed (template literals, the
+            # application's declared system prompts, the user's request); the rest is ⊤
+            acc.messages.append(_split(acc, m, msg.text, requests, others, origins.top))
     return acc
 
 

@@ -26,6 +26,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from . import _checks as checks
 from ._errors import ConfigurationError
 from ._lattice import Label, Lattice
 
@@ -41,6 +42,7 @@ _SESSION_LOCK = threading.Lock()
 
 def digest(text: str) -> str:
     """SHA-256 of a text (lone surrogates included), hex."""
+    checks.text(text, "text", empty=True)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -115,7 +117,8 @@ class Attestor:
     """
 
     def __init__(self, lattice: Lattice, signer: Signer | None = None) -> None:
-        self.lattice = lattice
+        self.lattice = checks.instance(lattice, Lattice, "lattice", "a Lattice")
+        checks.instance(signer, Signer, "signer", "a Signer (Signer.from_env(), Signer.session())", optional=True)
         self.signer = signer or Signer.session()
         self._lattice = _lattice_id(lattice)
 
@@ -140,6 +143,9 @@ class RecordSeal:
     """
 
     def __init__(self, lattice: Lattice, signer: Signer, collection: str) -> None:
+        checks.instance(lattice, Lattice, "lattice", "a Lattice")
+        checks.instance(signer, Signer, "signer", "a Signer (Signer.from_env())")
+        checks.text(collection, "collection", what="the collection's name")
         self.lattice, self.signer, self.collection = lattice, signer, collection
         self._lattice = _lattice_id(lattice)
 

@@ -65,6 +65,11 @@ def parse_case(raw: str, line: int, *, need_output: bool) -> Case:
         raise CaseFormatError(line, "<line>", f"not valid JSON ({exc.msg} at column {exc.colno})") from None
     if not isinstance(obj, dict):
         raise CaseFormatError(line, "<line>", "each line must be one JSON object")
+    bad = _lone_surrogate(obj, "")
+    if bad is not None:
+        shown = bad.encode("utf-8", "backslashreplace").decode("utf-8")  # a key may hold it too
+        raise CaseFormatError(line, shown, "holds a lone surrogate (an escape like \\ud800 without "
+                              "its pair), which is not text; fix or remove it")
     unknown = set(obj) - {"id", "lattice", "query", "documents", "output"}
     if unknown:
         raise CaseFormatError(line, sorted(unknown)[0], "unknown field; expected id, lattice, query, documents, output")
@@ -97,11 +102,35 @@ def parse_case(raw: str, line: int, *, need_output: bool) -> Case:
     return Case(str(cid), lattice, query, documents, output)
 
 
+def _lone_surrogate(obj: Any, field: str) -> str | None:
+    """The field of the first string (key or value) in `obj` that is not valid Unicode text."""
+    if isinstance(obj, str):
+        try:
+            obj.encode("utf-8")
+        except UnicodeEncodeError:
+            return field
+        return None
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    for key, value in items:
+        where = f"{field}[{key}]" if isinstance(key, int) else f"{field}.{key}" if field else str(key)
+        if isinstance(key, str) and _lone_surrogate(key, where) is not None:
+            return where
+        found = _lone_surrogate(value, where)
+        if found is not None:
+            return found
+    return None
+
+
 def read_cases(path: str | os.PathLike[str], *, need_output: bool) -> list[Case]:
-    """Read and validate a whole cases file before anything is labelled."""
+    """Read and validate a whole cases file before anything is labelled (UTF-8, an optional BOM)."""
     cases = []
-    with open(path, encoding="utf-8") as f:
+    with open(path, "rb") as f:
         for n, raw in enumerate(f, start=1):
-            if raw.strip():
-                cases.append(parse_case(raw, n, need_output=need_output))
+            try:
+                text = raw.decode("utf-8-sig" if n == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise CaseFormatError(n, "<line>", f"not UTF-8 text (byte {raw[exc.start]:#04x} at column "
+                                      f"{exc.start + 1}); save the file as UTF-8") from None
+            if text.strip():
+                cases.append(parse_case(text, n, need_output=need_output))
     return cases

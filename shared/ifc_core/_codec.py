@@ -11,8 +11,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from . import _checks as checks
 from ._errors import LatticeError
-from ._lattice import Chain, Label, Lattice, Product, Readers, Tags
+from ._lattice import Chain, Label, Lattice, Product, Readers, Tags, as_label
 
 __all__ = ["LABEL_KEY", "LABEL_PROBLEM_KEY", "LabelCodec"]
 
@@ -24,13 +25,15 @@ class LabelCodec:
     """Labels to and from flat Chroma metadata, and clearances to `where` filters."""
 
     def __init__(self, lattice: Lattice) -> None:
-        self.lattice = lattice
+        self.lattice = checks.instance(lattice, Lattice, "LabelCodec.lattice", "a Lattice")
 
     def encode(self, label: Label, *, missing: bool = False) -> dict[str, str | int | bool]:
         """The metadata keys that store `label`; `missing=True` also flags a label that was
         missing or unparseable and replaced by ⊤."""
+        checks.instance(label, Label, "label", "a Label")
+        checks.flag(missing, "missing")
         if label.lattice != self.lattice:
-            raise LatticeError(f"label {label} is not in this store's lattice {self.lattice!r}")
+            raise LatticeError(f"label: {label} is not in this store's lattice {self.lattice!r}")
         meta: dict[str, str | int | bool] = {LABEL_KEY: json.dumps(label.to_json(), separators=(",", ":"))}
         self._facets(self.lattice, label.value, "ifc_", meta)
         if missing:
@@ -65,11 +68,14 @@ class LabelCodec:
     def facets_agree(self, metadata: Mapping[str, Any], label: Label) -> bool:
         """Whether the filter facets stored in `metadata` are exactly those of `label` (a record
         whose facets disagree would pass clearance filters it should fail)."""
+        checks.instance(metadata, Mapping, "metadata", "a mapping")
         facets = {k: v for k, v in self.encode(label).items() if k != LABEL_KEY}
         return all(type(metadata.get(k)) is type(v) and metadata.get(k) == v for k, v in facets.items())
 
     def where(self, clearance: Label) -> dict[str, Any] | None:
-        """A Chroma `where` filter that keeps records labelled ⊑ `clearance` (None: no filter)."""
+        """A Chroma `where` filter that keeps records labelled ⊑ `clearance` (a `Label` or its JSON
+        form; None: no filter)."""
+        clearance = as_label(self.lattice, clearance, "clearance")
         clauses: list[dict[str, Any]] = []
         self._clauses(self.lattice, clearance.value, "ifc_", clauses)
         if not clauses:

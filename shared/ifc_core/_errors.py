@@ -2,16 +2,18 @@
 
     IFCError                                   base of everything llm-ifc raises
     ├── ConfigurationError (ValueError)        bad argument, option, key or policy: names the field
+    │   ├── ConfigurationTypeError (TypeError) an argument of the wrong type (a str where a number goes)
     │   ├── LatticeError                       a lattice specification or label value is malformed
     │   │   └── UnknownElementError            a label names a level/principal/tag the lattice lacks
     │   └── CaseFormatError                    a line of a cases file (names the line and field)
     ├── ModelLoadError (RuntimeError)          the scoring model could not be loaded
     ├── ScoringError (RuntimeError)            scoring failed; propagators fall back to the conservative label
     ├── AuditError (RuntimeError)              an audit record could not be written
+    ├── SearchBudgetError                      the label search ran out of its budget: the conservative label
     └── IFCViolation                           a tool call would send data to a sink that may not receive it
 
-Catch `IFCError` for all of them; the `ValueError`/`RuntimeError` bases let code that expects the
-built-in kinds keep working.
+Catch `IFCError` for all of them; the `ValueError`/`TypeError`/`RuntimeError` bases let code that
+expects the built-in kinds keep working. A configuration error's message reads ``<field>: <fix>``.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ __all__ = [
     "AuditError",
     "CaseFormatError",
     "ConfigurationError",
+    "ConfigurationTypeError",
     "IFCError",
     "IFCViolation",
     "LatticeError",
     "ModelLoadError",
     "ScoringError",
+    "SearchBudgetError",
     "UnknownElementError",
 ]
 
@@ -37,6 +41,10 @@ class IFCError(Exception):
 
 class ConfigurationError(IFCError, ValueError):
     """An argument, option, key or policy entry is invalid; the message names the field and the fix."""
+
+
+class ConfigurationTypeError(ConfigurationError, TypeError):
+    """An argument has the wrong type (also a `TypeError`); the message names the field and what to give."""
 
 
 class LatticeError(ConfigurationError):
@@ -76,6 +84,11 @@ class ScoringError(IFCError, RuntimeError):
 
 class AuditError(IFCError, RuntimeError):
     """An audit record could not be written; the run must not go on unaudited unless asked to."""
+
+
+class SearchBudgetError(IFCError):
+    """The label search ran out of its candidate, scoring or time budget (the decision falls back
+    to the conservative label; raise the budget with `SearchBudget` to search further)."""
 
 
 class IFCViolation(IFCError):

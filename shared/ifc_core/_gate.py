@@ -55,6 +55,8 @@ class RetrievalGate:
     _codec: LabelCodec = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.session is not None and not isinstance(self.session, Signer):
+            raise ConfigurationError("RetrievalGate.session: give a Signer (Signer.session()) or None")
         if not isinstance(self.lattice, Lattice):
             raise ConfigurationError(f"RetrievalGate.lattice: give a Lattice, not {type(self.lattice).__name__}")
         if not isinstance(self.key, Signer):

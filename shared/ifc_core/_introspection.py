@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from . import _checks as checks
 from ._errors import ScoringError
 from ._propagators import Output, Propagator, _Inputs
 from ._record import Decision
@@ -29,6 +30,8 @@ def parse_reliance(reply: str, known: Sequence[str]) -> list[str]:
     Raises `ValueError` for anything else: extra words, an id not in `known`, an empty reply. Ids
     may be written bare or in brackets, as the prompt shows them.
     """
+    checks.text(reply, "reply", empty=True)
+    known = checks.names(known, "known", "document id", empty=True)
     text = reply.strip().rstrip(".").strip()
     if not text:
         raise ValueError("empty reply")
@@ -54,7 +57,7 @@ class IntrospectionPropagator(Propagator):
 
     def __init__(self, scorer: Any, *, prompt: Any = None, lattice: Any = None, max_reply_tokens: int = 24) -> None:
         super().__init__(scorer, prompt=prompt, lattice=lattice)
-        self.max_reply_tokens = max_reply_tokens
+        self.max_reply_tokens = checks.whole(max_reply_tokens, "max_reply_tokens")
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -75,7 +78,7 @@ class IntrospectionPropagator(Propagator):
         return label, admitted, []
 
     def label(self, query: LabelledSource, documents: Sequence[LabelledSource], output: Output,
-              *, id: str | None = None) -> Decision:
+              *, id: str | None = None, spans: Any = None) -> Decision:  # spans: no per-token scores, none labelled
         return self._estimate(query, documents, output, id,
                               lambda inputs, text, ids, spent: self._admit(inputs, inputs.by_rank(), text, spent))
 

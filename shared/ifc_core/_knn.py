@@ -10,18 +10,20 @@ decision records are those of the prompt-based propagator.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from . import _checks as checks
 from ._errors import ScoringError
 from ._knn_store import KNNDatastore, hidden_states_of
 from ._lattice import Label, Lattice
 from ._prompt import ChatPrompt
 from ._propagators import Output, Propagator, _Inputs
-from ._search import Tolerance, search_label
+from ._search import SearchBudget, Tolerance, search_label
+from ._spans import ScoreMemo, span_labels, spans_of
 from ._record import Candidate, Decision
 from .scoring.base import Generation, Scorer
 from ._sources import LabelledSource
@@ -77,18 +79,13 @@ class KNNLMPropagator(Propagator):
                  max_candidates: int = 4096) -> None:
         super().__init__(scorer, prompt=prompt, lattice=lattice)
         self.tolerance = Tolerance.of(tolerance)
-        for field, a in (("alpha", alpha), ("generation_alpha", generation_alpha)):
-            if not 0.0 < a < 1.0:
-                raise ValueError(f"{field}: the interpolation weight must be strictly between 0 and 1, got {a!r}")
-        for field, t in (("temperature", temperature), ("generation_temperature", generation_temperature)):
-            if not t > 0:
-                raise ValueError(f"{field}: must be > 0, got {t!r}")
-        if k < 1:
-            raise ValueError(f"k: the number of neighbours must be at least 1, got {k!r}")
-        self.alpha, self.k, self.temperature = float(alpha), int(k), float(temperature)
-        self.generation_alpha, self.generation_temperature = float(generation_alpha), float(generation_temperature)
-        self.datastore = datastore
-        self.max_candidates = max_candidates
+        self.alpha = checks.number(alpha, "alpha", above=0, below=1)
+        self.generation_alpha = checks.number(generation_alpha, "generation_alpha", above=0, below=1)
+        self.k = checks.whole(k, "k")
+        self.temperature = checks.number(temperature, "temperature", above=0)
+        self.generation_temperature = checks.number(generation_temperature, "generation_temperature", above=0)
+        self.datastore = checks.instance(datastore, KNNDatastore, "datastore", "a KNNDatastore", optional=True)
+        self.max_candidates = checks.whole(max_candidates, "max_candidates")
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -114,7 +111,7 @@ class KNNLMPropagator(Propagator):
     # estimate and enforce ----------------------------------------------------------------------
 
     def label(self, query: LabelledSource, documents: Sequence[LabelledSource], output: Output,
-              *, id: str | None = None) -> Decision:
+              *, id: str | None = None, spans: Mapping[str, tuple[int, int]] | None = None) -> Decision:
         def admit(inputs: _Inputs, text: str, ids: tuple[int, ...] | None, spent: list[Any]) -> tuple[Any, ...]:
             scorer = self._need_scorer()
             y = ids if ids is not None else scorer.encode(text)
@@ -124,7 +121,8 @@ class KNNLMPropagator(Propagator):
             spent.append(_Pass(passes, tokens))
             context = self.prompt.build(inputs.query.text, []).ids
             queries, lm = self._answer_pass(context, tuple(y), spent)
-            return self._search(inputs, store, queries, lm, np.asarray(y))
+            masks = spans_of(spans, scorer, y, text, inputs.notes)
+            return self._search(inputs, store, queries, lm, np.asarray(y), masks)
 
         return self._estimate(query, documents, output, id, admit)
 
@@ -139,11 +137,18 @@ class KNNLMPropagator(Propagator):
         return self._safety_wrapper(query, documents, max_new_tokens, id, admit)
 
     def _search(self, inputs: _Inputs, store: KNNDatastore, queries: Any, lm: np.ndarray,
-                targets: np.ndarray) -> tuple[Label, list[str], list[Candidate]]:
+                targets: np.ndarray, masks: Mapping[str, np.ndarray] | None = None) -> tuple[Any, ...]:
         def score(sets: list[frozenset[str]]) -> list[np.ndarray]:
             return [self._mix(store.restricted(s).search(queries, self.k), lm, targets) for s in sets]
 
-        return search_label(inputs, inputs.documents, score, self.tolerance, self.max_candidates)
+        memo = ScoreMemo(score)  # shared with the spans' searches (per-argument labels)
+        found: tuple[Label, list[str], list[Candidate]] = search_label(inputs, inputs.documents, memo, self.tolerance,
+                                                                       self.max_candidates)
+        if not masks:
+            return found
+        return (*found, span_labels(inputs, inputs.documents, memo, self.tolerance, masks,
+                                    budget=SearchBudget.of(None, self.max_candidates),
+                                    max_candidates=self.max_candidates))
 
     def _mix(self, found: tuple[np.ndarray, np.ndarray], lm: np.ndarray, targets: np.ndarray) -> np.ndarray:
         p_knn = knn_probability(*found, targets, self.temperature)

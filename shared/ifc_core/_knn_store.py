@@ -12,6 +12,7 @@ device) and a faiss flat index (persistent stores over a whole collection, saved
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -22,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import IFCError, ScoringError
+from . import _checks as checks
+from ._errors import ConfigurationError, IFCError, ScoringError
 from ._lattice import Label, Lattice
 from ._prompt import ChatPrompt
 from .scoring.base import HiddenStates, Scorer
@@ -115,7 +117,16 @@ class KNNDatastore:
                  owners: np.ndarray, *, keys: Any = None, index: Any = None, model_id: str,
                  active: np.ndarray | None = None) -> None:
         if (keys is None) == (index is None):
-            raise ValueError("give exactly one of keys= (exact search) or index= (faiss)")
+            raise ConfigurationError("keys, index: give exactly one of keys= (exact search) or index= (faiss)")
+        n = len(checks.names(doc_ids, "doc_ids", "document id", empty=True))
+        for field, given in (("fingerprints", fingerprints), ("tags", tags)):
+            if not isinstance(given, Sequence) or isinstance(given, str) or len(given) != n:
+                raise ConfigurationError(f"{field}: give one per document ({n}), got {checks.shown(given)}")
+        for i, tag in enumerate(tags):
+            checks.instance(tag, Label, f"tags[{i}]", "a Label")
+        if np.shape(values) != np.shape(owners) or np.ndim(values) != 1:
+            raise ConfigurationError("values, owners: give two 1-d arrays of the same length (one entry each)")
+        checks.text(model_id, "model_id")
         self.doc_ids, self.fingerprints, self.tags = doc_ids, fingerprints, tags
         self.values, self.owners = values, owners
         self.keys, self.index, self.model_id = keys, index, model_id
@@ -132,7 +143,14 @@ class KNNDatastore:
 
         `progress=True` shows a tqdm bar; `counter` receives the encoder, for its passes/tokens.
         """
-        docs = list(documents)
+        checks.scorer(scorer)
+        docs = checks.items(documents, LabelledSource, "documents", "LabelledSource")
+        if prompt is not None and not callable(getattr(prompt, "build", None)):
+            raise checks.wrong_type("prompt", "a ChatPrompt or None", prompt)
+        checks.flag(persistent, "persistent")
+        checks.whole(batch_size, "batch_size")
+        checks.flag(progress, "progress")
+        checks.instance(counter, list, "counter", "a list", optional=True)
         for d in docs:
             if d.label is None:
                 raise IFCError(f"document {d.id!r} has no label; a datastore only holds labelled documents")
@@ -174,9 +192,11 @@ class KNNDatastore:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the store (as a faiss index) to the folder `path`; returns it."""
+        folder = Path(checks.path(path, "path"))
+        if folder.exists() and not folder.is_dir():
+            raise ConfigurationError(f"path: {str(folder)!r} is a file; give a folder for the datastore")
         faiss = _faiss()
         store = self.to_faiss()
-        folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         faiss.write_index(store.index, str(folder / "index.faiss"))
         np.savez(folder / "entries.npz", values=store.values, owners=store.owners)
@@ -188,8 +208,12 @@ class KNNDatastore:
     @classmethod
     def load(cls, path: str | os.PathLike[str], lattice: Lattice) -> KNNDatastore:
         """A store written by `save`; tags are read back as labels of `lattice`."""
+        folder = Path(checks.path(path, "path"))
+        checks.instance(lattice, Lattice, "lattice", "a Lattice")
+        if not folder.is_dir():
+            raise ConfigurationError(f"path: {str(folder)!r} is not a folder; give the folder a datastore was "
+                                     "saved to (KNNDatastore.save)")
         faiss = _faiss()
-        folder = Path(path)
         try:
             meta = json.loads((folder / "documents.json").read_text())
             entries = np.load(folder / "entries.npz")
@@ -220,6 +244,8 @@ class KNNDatastore:
 
     def tag_of(self, doc_id: str) -> Label:
         """The label `doc_id` was stored with."""
+        if doc_id not in self._position:
+            raise ConfigurationError(f"doc_id: {doc_id!r} is not in this datastore")
         return self.tags[self._position[doc_id]]
 
     def covers(self, documents: Iterable[LabelledSource], model_id: str) -> bool:
@@ -234,16 +260,19 @@ class KNNDatastore:
 
     def restricted(self, doc_ids: Iterable[str]) -> KNNDatastore:
         """A store over the same backing that holds only the entries of `doc_ids`."""
+        if isinstance(doc_ids, (str, bytes)):
+            raise checks.wrong_type("doc_ids", "a list of document ids", doc_ids)
         wanted = np.array(sorted({self._position[d] for d in doc_ids if d in self._position}), dtype=np.int64)
-        keep = self._entries[np.isin(self.owners[self._entries], wanted)]
-        return KNNDatastore(self.doc_ids, self.fingerprints, self.tags, self.values, self.owners,
-                            keys=self.keys, index=self.index, model_id=self.model_id, active=keep)
+        view = copy.copy(self)  # the same backing and checked metadata; only the active entries differ
+        view._entries = self._entries[np.isin(self.owners[self._entries], wanted)]
+        return view
 
     # search -------------------------------------------------------------------------------------
 
     def search(self, queries: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(squared L2 distances, values) of the `k` nearest entries per query row; missing
         neighbours (a store with fewer than k entries) have distance inf and value -1."""
+        checks.whole(k, "k")
         m = int(queries.shape[0])
         dist = np.full((m, k), np.inf)
         vals = np.full((m, k), -1, dtype=np.int64)

@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._account import Known, PromptAccount, PromptMessage, account_prompt, render_tool_calls
+from ._account import Known, PromptAccount, PromptMessage, account_prompt, render_call_spans, render_tool_calls
 from ._attest import digest
 from ._lattice import Label
 from ._record import Decision
 from ._sources import LabelledSource
+from ._telemetry import report_decision
 
 if TYPE_CHECKING:
     from ._tracker import FlowTracker, RunState
@@ -31,19 +32,27 @@ def _output_part(message_id: str | None, rendered: str) -> str:
 class _Origins:
     """What run `st` knows, as `account_prompt` asks for it."""
 
-    def __init__(self, tracker: FlowTracker, st: RunState | None) -> None:
-        self.tracker, self.st = tracker, st
+    def __init__(self, tracker: FlowTracker, key: Hashable | None) -> None:
+        self.tracker, self.key = tracker, key
+        self.st: RunState | None = tracker.get(key) if key is not None else None
         self.top = tracker.lattice.top
         self.notes: list[str] = []
 
     def known(self) -> list[Known]:
+        """The run's sources, answers, requests and templates; the application's system prompts;
+        and every sealed source the tracker saw in another run (a source's label belongs to its
+        text, so a prompt that quotes it verbatim is labelled by it whichever run retrieved it)."""
+        known = list(self.tracker.system_prompts)
+        texts: set[str] = set()
         st = self.st
-        if st is None:
-            return []
-        with st.lock:
-            known = [Known(s.text, "source", s.label, s.id) for s in st.sources.values() if s.label is not None]
-            known += st.outputs + st.templates
-            known += [Known(t, "request") for t in st.requests]
+        if st is not None:
+            with st.lock:
+                known += [Known(s.text, "source", s.label, s.id) for s in st.sources.values() if s.label is not None]
+                known += st.outputs + st.templates
+                known += [Known(t, "request") for t in st.requests]
+                texts = {s.text for s in st.sources.values()}
+        known += [Known(s.text, "source", s.label, f"{s.id}~{digest(s.text)[:6]}")
+                  for s in self.tracker.sealed_sources() if s.text not in texts and s.label is not None]
         return known
 
     def assistant(self, message: PromptMessage) -> tuple[str, Label]:
@@ -55,15 +64,19 @@ class _Origins:
         return _output_part(message.id, rendered), label
 
     def tool(self, message: PromptMessage) -> list[tuple[str, str, Label]]:
-        """A tool message by its tool's rules; a framework that drops the tool's name or its
-        documents from the message (LlamaIndex) is completed from what the run recorded."""
+        """A tool message by its tool's rules; a framework that drops the tool's name, its
+        documents or its structured result from the message (LlamaIndex) is completed from what
+        the run recorded for that tool call."""
         result_id = message.tool_call_id or digest(message.text)[:12]
-        recorded_name, recorded_docs = None, ()
+        recorded_name, recorded_docs, recorded_result = None, (), None
         if self.st is not None and message.tool_call_id:
             with self.st.lock:
-                recorded_name, recorded_docs = self.st.tool_results.get(message.tool_call_id, (None, ()))
+                recorded_name, recorded_docs, recorded_result = self.st.tool_results.get(
+                    message.tool_call_id, (None, (), None))
         name = message.tool_name or recorded_name or "unknown"
-        return self.tracker.tool_pieces(name, message.text, result_id, message.documents or recorded_docs)
+        result = message.result if message.result is not None else recorded_result
+        return self.tracker.tool_pieces(name, message.text, result_id, message.documents or recorded_docs,
+                                        self.key, result, self.notes)
 
 
 class Labelling:
@@ -71,7 +84,7 @@ class Labelling:
 
     def account(self: FlowTracker, key: Hashable | None, prompt: Sequence[PromptMessage]) -> PromptAccount:
         """`prompt` split by origin with what run `key` knows (see `_account.py`)."""
-        origins = _Origins(self, self.get(key) if key is not None else None)
+        origins = _Origins(self, key)
         acc = account_prompt(prompt, origins)
         acc.notes.extend(origins.notes)
         return acc
@@ -104,9 +117,11 @@ class Labelling:
                      message_id: str | None = None) -> Decision:
         """Label an LLM output of run `key` (estimate mode) from the prompt that produced it.
 
-        Without `prompt`, the run's sources are the documents and its request the question.
+        Without `prompt`, the run's sources are the documents and its request the question. Each
+        tool call's line and argument values are scored as spans of their own (per-argument
+        labels, `Decision.call_labels`), where the propagator can.
         """
-        text = render_tool_calls(content, tool_calls)
+        text, spans = render_call_spans(content, tool_calls)
         if prompt is not None:
             question, parts, notes = self._inputs(key, self.account(key, prompt))
         else:
@@ -114,8 +129,9 @@ class Labelling:
             with st.lock:
                 parts, asked = list(st.sources.values()), query if query is not None else st.query
                 notes = [f"{i}: {st.problems.get(i, 'no trusted label found')}, treated as ⊤" for i in st.unlabelled]
+                notes += list(st.notes.values())
             question = LabelledSource("query", asked or "(no question)", self.query_label)
-        decision = self.propagator.label(question, parts, text, id=str(key))
+        decision = self.propagator.label(question, parts, text, id=str(key), **({"spans": spans} if spans and self.takes_spans else {}))
         decision.notes.extend(notes)
         return self.record(key, decision, tool_calls, content=content, message_id=message_id)
 
@@ -130,18 +146,24 @@ class Labelling:
             st.last = decision
             st.decisions.append(decision)
             del st.decisions[:-_MAX_DECISIONS]
-            for call in tool_calls:
-                entry = (str(call.get("name")), args_key(call.get("args")), decision)
+            for index, call in enumerate(tool_calls):
+                entry = (str(call.get("name")), args_key(call.get("args")), decision, index)
                 if call.get("id"):
                     st.by_tool_call[str(call["id"])] = entry
                 else:
                     st.unbound.append(entry)
+        with self._lock:
+            for call in tool_calls:
+                if call.get("id"):
+                    old = self._call_labels.get(str(call["id"]))
+                    self._call_labels.put(str(call["id"]), decision.label if old is None else old.join(decision.label))
             del st.unbound[:-_KEEP]
             if content and content.strip():
                 st.outputs.append(Known(content, "output", decision.label, _output_part(message_id, rendered)))
                 del st.outputs[:-_KEEP]
         if rendered:
             self._remember(message_id, rendered, decision.label)
+        report_decision(key, decision)
         if self.audit:
             self.audit.write(decision)
         return decision
@@ -274,10 +296,11 @@ class Labelling:
                     generate: Callable[[list[str] | None], tuple[str, Sequence[Mapping[str, Any]]]]
                     ) -> tuple[str, list[Mapping[str, Any]]]:
         """One more generation for calls whose sink the label exceeds (see `enforce`)."""
-        over = [c for c in calls if not decision.label <= self.policy.sink(str(c.get("name")))]
-        if not over:
+        sinks = {str(c.get("name")): self.policy.sink(str(c.get("name"))) for c in calls}
+        over = [c for c in calls if (s := sinks[str(c.get("name"))]) is not None and not decision.label <= s]
+        if not over:  # (a call to a tool with no sink is refused whatever is withheld)
             return content, calls
-        sink = self.lattice.meet_all(self.policy.sink(str(c.get("name"))) for c in over)
+        sink = self.lattice.meet_all(s for c in over if (s := sinks[str(c.get("name"))]) is not None)
         assert question.label is not None
         if not question.label <= sink:  # what is always shown is already above the sink: nothing to gain
             return content, calls

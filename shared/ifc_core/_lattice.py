@@ -21,7 +21,8 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._errors import LatticeError, UnknownElementError
+from ._checks import names, shown
+from ._errors import ConfigurationTypeError, LatticeError, UnknownElementError
 
 __all__ = ["Label", "Lattice", "Chain", "Readers", "Tags", "Product", "as_label", "lattice_from_spec"]
 
@@ -35,7 +36,7 @@ class Label:
 
     def _check(self, other: object) -> Label:
         if not isinstance(other, Label):
-            raise TypeError(f"expected a Label, got {type(other).__name__}")
+            raise ConfigurationTypeError(f"label: give a Label (lattice.label(...)), not {shown(other)}")
         if other.lattice != self.lattice:
             raise LatticeError(
                 f"cannot compare labels of different lattices: {self.lattice!r} and "
@@ -113,8 +114,8 @@ class Lattice(ABC):
 
     def rank(self, label: Label) -> int:
         """A height compatible with the order (a < b implies rank(a) < rank(b)); used to sort."""
-        if label.lattice != self:
-            raise LatticeError(f"label {label} belongs to {label.lattice!r}, not {self!r}")
+        if not isinstance(label, Label) or label.lattice != self:
+            raise LatticeError(f"label: {label!r} is not a label of {self!r}; parse it with this lattice")
         return self._rank(label.value)
 
     @property
@@ -166,17 +167,8 @@ class Lattice(ABC):
     def _rank(self, value: Any) -> int: ...
 
 
-def _names(values: Iterable[Any], what: str, field: str) -> tuple[str, ...]:
-    names = tuple(values)
-    if not names:
-        raise LatticeError(f"{field}: a lattice needs at least one {what}; list them")
-    for name in names:
-        if not isinstance(name, str) or not name:
-            raise LatticeError(f"{field}: every {what} must be a non-empty string, got {name!r}")
-    if len(set(names)) != len(names):
-        dup = sorted({n for n in names if names.count(n) > 1})
-        raise LatticeError(f"{field}: duplicate {what} {dup}; each must appear once")
-    return names
+def _names(values: Any, what: str, field: str) -> tuple[str, ...]:
+    return names(values, field, what, error=LatticeError, type_error=LatticeError)
 
 
 class Chain(Lattice):
@@ -185,6 +177,8 @@ class Chain(Lattice):
     kind = "chain"
 
     def __init__(self, levels: Iterable[str]) -> None:
+        if isinstance(levels, (set, frozenset)):
+            raise LatticeError("levels: a chain's levels are ordered, lowest first; give a list, not a set")
         self.levels = _names(levels, "level", "levels")
         self._index = {name: i for i, name in enumerate(self.levels)}
 
@@ -226,6 +220,8 @@ class _SetLattice(Lattice):
     what: str
 
     def __init__(self, atoms: Iterable[str]) -> None:
+        if isinstance(atoms, (set, frozenset)):  # a set's order changes between processes; the spec must not
+            atoms = sorted(atoms, key=str)
         self.atoms = _names(atoms, self.what, self.what + "s")
         self._all = frozenset(self.atoms)
 

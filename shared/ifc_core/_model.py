@@ -15,7 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ._errors import ModelLoadError
+from . import _checks as checks
+from ._errors import ConfigurationError, ModelLoadError
 
 __all__ = ["EMBEDDED_MODEL", "embedded_model_path", "embedded_model_dir", "cache_dir", "load_causal_lm"]
 
@@ -77,6 +78,26 @@ def _converted(gguf: Path) -> Path:
     return target
 
 
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def check_load_options(model: Any, device: Any, dtype: Any) -> None:
+    """The arguments of `load_causal_lm`, checked before anything is loaded."""
+    checks.path(model, "model", optional=True)
+    if device is not None:
+        import torch
+
+        checks.text(device, "device", what='a torch device name ("cpu", "cuda", "cuda:1")')
+        try:
+            torch.device(device)
+        except (RuntimeError, ValueError):
+            raise ConfigurationError(f'device: {device!r} is not a torch device; use "cpu", "cuda" or "cuda:N"') from None
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigurationError(f'device: {device!r} asked for, but CUDA is not available here; use "cpu"')
+    if dtype is not None:
+        checks.choice(dtype, "dtype", DTYPES)
+
+
 def load_causal_lm(model: str | os.PathLike[str] | None = None, *, device: str | None = None,
                    dtype: str | None = None) -> tuple[Any, Any, str]:
     """Load (model, tokenizer, model_id) from local files only.
@@ -89,6 +110,7 @@ def load_causal_lm(model: str | os.PathLike[str] | None = None, *, device: str |
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    check_load_options(model, device, dtype)
     if model is None:
         path, model_id = embedded_model_dir(), EMBEDDED_MODEL
     else:

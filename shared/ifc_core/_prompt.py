@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import _checks as checks
+from ._errors import ConfigurationError
 from ._sources import LabelledSource
 
 __all__ = ["ChatPrompt", "Prompt", "DEFAULT_SYSTEM"]
@@ -47,6 +49,10 @@ class ChatPrompt:
     """
 
     def __init__(self, tokenization: Any, *, system: str = DEFAULT_SYSTEM) -> None:
+        if not all(callable(getattr(tokenization, m, None)) for m in ("encode", "decode", "render_chat")):
+            raise checks.wrong_type("tokenization", "a Scorer (or anything with encode, decode and render_chat)",
+                                    tokenization)
+        checks.text(system, "system", empty=True)
         self.tokenization = tokenization
         self.system = system
         rendered = tokenization.render_chat(
@@ -56,7 +62,8 @@ class ChatPrompt:
             ]
         )
         if rendered.count(_MARK) != 1 or rendered.count("\x00") != 1:
-            raise ValueError("the tokenizer's chat template does not render message content verbatim")
+            raise ConfigurationError("tokenization: its chat template does not render message content verbatim; "
+                                     "use a model whose template does")
         head, rest = rendered.split(_MARK)
         self._head = self._encode(head)
         self._tail_before, self._tail_after = rest.split("\x00")
@@ -80,11 +87,12 @@ class ChatPrompt:
 
     def build(self, query: str, documents: Sequence[LabelledSource]) -> Prompt:
         """The prompt showing `documents` (in the order given) and the question `query`."""
+        checks.text(query, "query", empty=True)
         ids = list(self._head)
         spans: dict[str, tuple[int, int]] = {}
         for doc in documents:
             if doc.id in spans:
-                raise ValueError(f"document id {doc.id!r} appears twice; ids must be unique")
+                raise ConfigurationError(f"documents: document id {doc.id!r} appears twice; ids must be unique")
             piece = self._piece(doc)
             spans[doc.id] = (len(ids), len(ids) + len(piece))
             ids.extend(piece)

@@ -10,20 +10,22 @@
 from __future__ import annotations
 
 import itertools
-import threading
+import numbers
 import time
 from abc import ABC, abstractmethod
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from ._errors import IFCError, ScoringError
+from . import _checks as checks
+from ._errors import ConfigurationError, IFCError, ScoringError
 from ._lattice import Label, Lattice
 from ._prompt import ChatPrompt
 from ._record import Candidate, Decision
+from ._run_order import RunOrders
 from ._search import PRUNING, Prune, SearchBudget, Tolerance, search_label, token_view
+from ._spans import ScoreMemo, span_labels, spans_of
 from .scoring.base import Generation, Scorer, ScoringRun, forget_run, open_run
 from ._sources import LabelledSource
 
@@ -38,11 +40,14 @@ class _Inputs:
 
     def __init__(self, query: LabelledSource, documents: Sequence[LabelledSource],
                  lattice: Lattice | None) -> None:
-        self.query, self.documents = query, list(documents)
-        given = [s.label for s in [query, *documents] if s.label is not None]
+        checks.instance(query, LabelledSource, "query", "a LabelledSource")
+        self.query, self.documents = query, checks.items(documents, LabelledSource, "documents", "LabelledSource")
+        checks.instance(lattice, Lattice, "lattice", "a Lattice", optional=True)
+        given = [s.label for s in [query, *self.documents] if s.label is not None]
         lattice = lattice or (given[0].lattice if given else None)
         if lattice is None:
-            raise IFCError("no input carries a label; pass lattice=... so unlabelled inputs can be given ⊤")
+            raise ConfigurationError("lattice: no input carries a label; pass lattice=... so unlabelled inputs "
+                                     "can be given ⊤")
         self.lattice = lattice
         self.notes: list[str] = []
         self.problem: str | None = None
@@ -73,45 +78,18 @@ class _Inputs:
                       key=lambda d: self.lattice.rank(self.label_of(d)))
 
 
-class _RunOrders:
-    """The prompt order of each run's last decision (``doc_order="run"``), for at most `limit`
-    runs (least recently used forgotten first; a forgotten run's next decision starts afresh)."""
-
-    def __init__(self, limit: int = 4096) -> None:
-        self.limit = limit
-        self._runs: OrderedDict[str, dict[str, int]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def order(self, key: str, inputs: _Inputs) -> list[LabelledSource]:
-        """The documents an earlier decision of run `key` showed, in that order, then the new
-        ones sorted by label rank: the run's next prompt extends its last one."""
-        with self._lock:
-            last = self._runs.get(key, {})
-        old = sorted((d for d in inputs.documents if d.id in last), key=lambda d: last[d.id])
-        docs = old + inputs.by_rank([d for d in inputs.documents if d.id not in last])
-        with self._lock:
-            self._runs[key] = {d.id: i for i, d in enumerate(docs)}
-            self._runs.move_to_end(key)
-            while len(self._runs) > self.limit:
-                self._runs.popitem(last=False)
-        return docs
-
-    def forget(self, key: str) -> None:
-        with self._lock:
-            self._runs.pop(key, None)
-
-    def __len__(self) -> int:
-        return len(self._runs)
-
-
 class Propagator(ABC):
     """Labels LLM outputs. Every entry point returns a `Decision` carrying its record."""
 
     name: ClassVar[str]
+    needs_scorer: ClassVar[bool] = True  # labelling needs a model (only the conservative one does not)
 
     def __init__(self, scorer: Scorer | None = None, *, prompt: ChatPrompt | None = None,
                  lattice: Lattice | None = None) -> None:
-        self.scorer = scorer
+        self.scorer = checks.scorer(scorer, f"{type(self).__name__}.scorer", optional=not self.needs_scorer)
+        if prompt is not None and not callable(getattr(prompt, "build", None)):
+            raise checks.wrong_type("prompt", "a ChatPrompt or None", prompt)
+        checks.instance(lattice, Lattice, "lattice", "a Lattice", optional=True)
         self.lattice = lattice
         self._prompt = prompt
         self._namespace = f"{type(self).__name__}-{next(_NAMESPACES)}"
@@ -149,8 +127,12 @@ class Propagator(ABC):
 
     @abstractmethod
     def label(self, query: LabelledSource, documents: Sequence[LabelledSource], output: Output,
-              *, id: str | None = None) -> Decision:
-        """Estimate mode: label an existing `output` (text, or the exact generated token ids)."""
+              *, id: str | None = None, spans: Mapping[str, tuple[int, int]] | None = None) -> Decision:
+        """Estimate mode: label an existing `output` (text, or the exact generated token ids).
+
+        `spans` names [start, end) character ranges of the output (a tool call's arguments,
+        `render_call_spans`) that get labels of their own in ``decision.spans``, where the
+        propagator can score them (``_spans.py``)."""
 
     @abstractmethod
     def enforce(self, query: LabelledSource, documents: Sequence[LabelledSource], *,
@@ -176,12 +158,13 @@ class Propagator(ABC):
                   id: str | None, admit: Any) -> Decision:
         """Estimate mode, for any way of choosing the label; fails closed.
 
-        `admit(inputs, text, ids, spent)` returns (label L*, admitted ids, candidates) and appends
-        the scoring runs and generations it uses to `spent` (their cost goes in the record, also on
-        failure). A problem with the inputs, an empty output, or any error gives the conservative
+        `admit(inputs, text, ids, spent)` returns (label L*, admitted ids, candidates[, span labels])
+        and appends the scoring runs and generations it uses to `spent` (their cost goes in the
+        record, also on failure). A problem with the inputs, an empty output, or any error gives the conservative
         label with the reason recorded.
         """
         start = time.perf_counter()
+        _check_call(output=output, id=id)
         inputs = _Inputs(query, documents, self.lattice)
         text = ""
         spent: list[Any] = []
@@ -191,12 +174,13 @@ class Propagator(ABC):
                 raise IFCError(inputs.problem)
             if not text.strip():
                 raise ScoringError("empty output")
-            best, admitted, candidates = admit(inputs, text, ids, spent)
+            best, admitted, candidates, *spans = admit(inputs, text, ids, spent)
         except Exception as exc:  # fail closed: any error or doubt gives the conservative label
             return self._decision(inputs, "estimate", text, start, id, fallback_reason=_reason(exc),
                                   settings=self.settings, **_cost(spent))
         return self._decision(inputs, "estimate", text, start, id, label=inputs.query_label.join(best),
-                              admitted=admitted, candidates=candidates, settings=self.settings, **_cost(spent))
+                              admitted=admitted, candidates=candidates, settings=self.settings,
+                              spans=spans[0] if spans else {}, **_cost(spent))
 
     def _safety_wrapper(self, query: LabelledSource, documents: Sequence[LabelledSource], max_new_tokens: int,
                         id: str | None, admit: Any) -> Decision:
@@ -208,6 +192,7 @@ class Propagator(ABC):
         text generated from every document is released with the conservative label.
         """
         start = time.perf_counter()
+        _check_call(max_new_tokens=max_new_tokens, id=id)
         inputs = _Inputs(query, documents, self.lattice)
         scorer = self._need_scorer()
         docs = self._order(inputs, id)
@@ -257,10 +242,12 @@ class ConservativePropagator(Propagator):
     """
 
     name = "conservative"
+    needs_scorer = False
 
     def label(self, query: LabelledSource, documents: Sequence[LabelledSource], output: Output,
-              *, id: str | None = None) -> Decision:
-        start = time.perf_counter()
+              *, id: str | None = None, spans: Mapping[str, tuple[int, int]] | None = None) -> Decision:
+        start = time.perf_counter()  # (spans: every span carries the conservative label too)
+        _check_call(output=output, id=id)
         inputs = _Inputs(query, documents, self.lattice)
         try:
             text, _ = self._text(output)
@@ -272,6 +259,7 @@ class ConservativePropagator(Propagator):
     def enforce(self, query: LabelledSource, documents: Sequence[LabelledSource], *,
                 max_new_tokens: int = 128, id: str | None = None) -> Decision:
         start = time.perf_counter()
+        _check_call(max_new_tokens=max_new_tokens, id=id)
         inputs = _Inputs(query, documents, self.lattice)
         scorer = self._need_scorer()
         gen = scorer.generate(self.prompt.build(query.text, inputs.documents).ids, max_new_tokens)
@@ -307,15 +295,11 @@ class PermissivePropagator(Propagator):
                  budget: SearchBudget | None = None, prune: Prune = "exact") -> None:
         super().__init__(scorer, prompt=prompt, lattice=lattice)
         self.tolerance = Tolerance.of(tolerance)
-        if doc_order not in ("run", "label", "original"):
-            raise ValueError(f"doc_order: use 'run', 'label' or 'original', not {doc_order!r}")
-        if prune not in PRUNING:
-            raise ValueError(f"prune: use one of {', '.join(map(repr, PRUNING))}, not {prune!r}")
-        self.doc_order = doc_order
-        self.prune = prune
-        self.max_candidates = max_candidates
+        self.doc_order = checks.choice(doc_order, "doc_order", ("run", "label", "original"))
+        self.prune = checks.choice(prune, "prune", PRUNING)
+        self.max_candidates = checks.whole(max_candidates, "max_candidates")
         self.budget = SearchBudget.of(budget, max_candidates)
-        self._orders = _RunOrders()
+        self._orders = RunOrders()
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -334,12 +318,13 @@ class PermissivePropagator(Propagator):
         return inputs.by_rank()
 
     def label(self, query: LabelledSource, documents: Sequence[LabelledSource], output: Output,
-              *, id: str | None = None) -> Decision:
+              *, id: str | None = None, spans: Mapping[str, tuple[int, int]] | None = None) -> Decision:
         def admit(inputs: _Inputs, text: str, ids: tuple[int, ...] | None, spent: list[Any]) -> tuple[Any, ...]:
             scorer = self._need_scorer()
             run = open_run(scorer, ids if ids is not None else scorer.encode(text), self.run_key(id))
             spent.append(run)
-            return self._search(inputs, self._order(inputs, id), run, None)
+            return self._search(inputs, self._order(inputs, id), run, None,
+                                spans_of(spans, scorer, run.output_ids, text, inputs.notes))
 
         return self._estimate(query, documents, output, id, admit)
 
@@ -354,16 +339,36 @@ class PermissivePropagator(Propagator):
         return self._safety_wrapper(query, documents, max_new_tokens, id, admit)
 
     def _search(self, inputs: _Inputs, docs: list[LabelledSource], run: ScoringRun,
-                seed: tuple[tuple[int, ...], Generation] | None) -> tuple[Label, list[str], list[Candidate]]:
+                seed: tuple[tuple[int, ...], Generation] | None, masks: Mapping[str, np.ndarray] | None = None
+                ) -> tuple[Any, ...]:
         def score(sets: list[frozenset[str]]) -> list[np.ndarray]:
             prompts = [self.prompt.build(inputs.query.text, [d for d in docs if d.id in s]).ids for s in sets]
             return run.score(prompts)
 
         known = {frozenset(d.id for d in docs): run.seed(*seed)} if seed is not None else {}
         view = token_view(self.prompt, self._need_scorer().decode, inputs.query.text, docs, run.output_ids)
-        return search_label(inputs, docs, score, self.tolerance, self.max_candidates, known,
-                            budget=self.budget, view=view, notes=inputs.notes, floor=inputs.query_label,
-                            prune=self.prune)
+        memo = ScoreMemo(score, known)  # shared with the spans' searches
+        found = search_label(inputs, docs, memo, self.tolerance, self.max_candidates, known,
+                             budget=self.budget, view=view, notes=inputs.notes, floor=inputs.query_label,
+                             prune=self.prune)
+        if not masks:
+            return found
+        return (*found, span_labels(inputs, docs, memo, self.tolerance, masks, budget=self.budget,
+                                    max_candidates=self.max_candidates, view=view, floor=inputs.query_label,
+                                    prune=self.prune))
+
+
+def _check_call(*, output: Any = "", max_new_tokens: Any = 1, id: Any = None) -> None:
+    """The arguments of `label`/`enforce` besides the inputs (those `_Inputs` checks)."""
+    checks.text(id, "id", empty=True, optional=True)
+    checks.whole(max_new_tokens, "max_new_tokens")
+    if isinstance(output, str):
+        return
+    if isinstance(output, (bytes, Mapping)) or not isinstance(output, Iterable) or iter(output) is output:
+        raise checks.wrong_type("output", "the output as text, or its token ids in a list or tuple", output)
+    bad = next((t for t in output if isinstance(t, bool) or not isinstance(t, numbers.Integral)), None)
+    if bad is not None:
+        raise checks.wrong_type("output", "token ids (whole numbers) when not text", bad)
 
 
 def _reason(exc: BaseException) -> str:

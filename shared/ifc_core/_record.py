@@ -10,7 +10,8 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from ._errors import AuditError, ConfigurationError
+from . import _checks as checks
+from ._errors import AuditError
 from ._lattice import Label
 
 _log = logging.getLogger("llm_ifc")
@@ -18,6 +19,7 @@ _log = logging.getLogger("llm_ifc")
 __all__ = ["Candidate", "Decision", "AuditLog"]
 
 Mode = Literal["estimate", "enforce"]
+_LINE_BREAKS = ("\x85", "\u2028", "\u2029")
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,24 @@ class Decision:
     fallback_reason: str | None = None
     notes: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    spans: dict[str, Label] = field(default_factory=dict)  # per call ("call:<i>") and argument ("call:<i>:<name>")
+
+    def call_labels(self, index: int) -> tuple[Label, dict[str, Label]]:
+        """(the label of call `index` of this output, each of its arguments' own labels).
+
+        In estimate mode, where the propagator scored the call's spans (``spans``), each argument
+        has its own label and the call's label is the join of its line's and its arguments'.
+        In enforce mode the released call was computed only from what `label` admits, so that
+        is the label of the call and of every argument; so also where no span was scored.
+        """
+        line = self.spans.get(f"call:{index}")
+        if self.mode == "enforce" or line is None:
+            return self.label, {}
+        prefix = f"call:{index}:"
+        args = {k[len(prefix):]: v for k, v in self.spans.items() if k.startswith(prefix)}
+        for v in args.values():
+            line = line.join(v)
+        return line, args
 
     @property
     def improved(self) -> bool:
@@ -75,6 +95,7 @@ class Decision:
             query_label=self.query_label.to_json(),
             lattice=self.label.lattice.spec(),
             improved=self.improved,
+            spans={k: v.to_json() for k, v in self.spans.items()},
         )
         return d
 
@@ -93,16 +114,8 @@ class AuditLog:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, on_error: Literal["raise", "warn"] = "raise") -> None:
-        if not isinstance(path, (str, os.PathLike)):
-            raise ConfigurationError(f"AuditLog.path: give a file path, not {type(path).__name__}")
-        self.path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(folder):
-            raise ConfigurationError(f"AuditLog.path: the folder {folder!r} does not exist; create it first")
-        if os.path.isdir(self.path):
-            raise ConfigurationError(f"AuditLog.path: {self.path!r} is a folder; give a file path")
-        if on_error not in ("raise", "warn"):
-            raise ConfigurationError("AuditLog.on_error: use 'raise' (default) or 'warn'")
+        self.path = checks.output_file(path, "AuditLog.path")
+        checks.choice(on_error, "AuditLog.on_error", ("raise", "warn"))
         self.on_error = on_error
         self._lock = threading.Lock()
 
@@ -111,9 +124,13 @@ class AuditLog:
         """One record as one UTF-8 JSON line (a lone surrogate becomes a JSON escape)."""
         data = entry.to_dict() if isinstance(entry, Decision) else entry
         text = json.dumps(data, ensure_ascii=False, default=str)
+        for separator in _LINE_BREAKS:  # characters str.splitlines() breaks on, which JSON leaves raw
+            text = text.replace(separator, f"\\u{ord(separator):04x}")
         return text.encode("utf-8", "backslashreplace") + b"\n"
 
     def write(self, entry: Decision | dict[str, Any]) -> None:
+        """Append `entry` (a `Decision` or a JSON-able dict) as one line."""
+        checks.instance(entry, (Decision, dict), "entry", "a Decision or a dict")
         try:
             line = self.encode(entry)
             with self._lock:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from . import _checks as checks
+from ._errors import ConfigurationError
 from ._introspection import IntrospectionPropagator
 from ._knn import KNNLMPropagator
 from ._lattice import Lattice
@@ -22,12 +24,21 @@ PROPAGATORS: dict[str, type[Propagator]] = {
 
 def make_propagator(name: str, scorer: Scorer | None, **options: Any) -> Propagator:
     """The propagator registered under `name`; `options` it does not take (a tolerance for one
-    that has none) are ignored."""
-    if name not in PROPAGATORS:
-        raise ValueError(f"unknown propagator {name!r}; use one of {sorted(PROPAGATORS)}")
+    that has none) are ignored, but an option no propagator takes (a misspelt one) is an error."""
+    checks.choice(name, "propagator", sorted(PROPAGATORS))
+    known = {p for c in PROPAGATORS.values() for p in _options(c)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigurationError(f"options: no propagator takes {unknown}; the options are {sorted(known)}")
     cls = PROPAGATORS[name]
-    accepted = inspect.signature(cls.__init__).parameters
+    accepted = _options(cls)
     return cls(scorer, **{k: v for k, v in options.items() if k in accepted})
+
+
+def _options(cls: type[Propagator]) -> set[str]:
+    """The keyword options of a propagator's constructor."""
+    params = inspect.signature(cls.__init__).parameters.values()
+    return {p.name for p in params if p.kind is p.KEYWORD_ONLY}
 
 
 def resolve_propagator(propagator: Propagator | str, *, lattice: Lattice | None = None) -> Propagator:
@@ -36,8 +47,7 @@ def resolve_propagator(propagator: Propagator | str, *, lattice: Lattice | None 
     if isinstance(propagator, Propagator):
         return propagator
     if not isinstance(propagator, str):
-        raise TypeError(f"propagator: give a Propagator or one of {sorted(PROPAGATORS)}, "
-                        f"not {type(propagator).__name__}")
-    if propagator not in PROPAGATORS:
-        raise ValueError(f"propagator: unknown name {propagator!r}; use one of {sorted(PROPAGATORS)}")
+        raise checks.wrong_type("propagator", f"a Propagator or one of {sorted(PROPAGATORS)}", propagator)
+    checks.choice(propagator, "propagator", sorted(PROPAGATORS))
+    checks.instance(lattice, Lattice, "lattice", "a Lattice", optional=True)
     return make_propagator(propagator, HFScorer.embedded(), lattice=lattice)

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from ._errors import IFCError, ScoringError
+from ._checks import choice, instance, number, whole
+from ._errors import ScoringError, SearchBudgetError
 from ._lattice import Label, Lattice
 from ._record import Candidate
 from ._tolerance import CRITERIA, TokenView, Tolerance, content_mask, token_view
@@ -30,11 +31,6 @@ __all__ = ["CRITERIA", "PRUNING", "Prune", "SearchBudget", "SearchBudgetError", 
 Score = Callable[[list[frozenset[str]]], Sequence[np.ndarray]]
 Prune = Literal["exact", "monotone", "none"]
 PRUNING: tuple[str, ...] = ("exact", "monotone", "none")
-
-
-class SearchBudgetError(IFCError):
-    """The label search ran out of its candidate, scoring or time budget (the decision falls back
-    to the conservative label; raise the budget with `SearchBudget` to search further)."""
 
 
 @dataclass(frozen=True)
@@ -53,16 +49,14 @@ class SearchBudget:
     seconds: float | None = 30.0
 
     def __post_init__(self) -> None:
-        for name in ("max_candidates", "max_scored"):
-            v = getattr(self, name)
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
-                raise ValueError(f"SearchBudget.{name}: give a whole number >= 1 (or None for no limit), got {v!r}")
-        if self.seconds is not None and not (isinstance(self.seconds, (int, float)) and self.seconds > 0):
-            raise ValueError(f"SearchBudget.seconds: give a number of seconds > 0 (or None), got {self.seconds!r}")
+        whole(self.max_candidates, "SearchBudget.max_candidates")
+        whole(self.max_scored, "SearchBudget.max_scored", optional=True)
+        number(self.seconds, "SearchBudget.seconds", above=0, optional=True)
 
     @classmethod
     def of(cls, value: SearchBudget | None, max_candidates: int | None = None) -> SearchBudget:
-        budget = value or cls()
+        budget = instance(value, SearchBudget, "budget", "a SearchBudget", optional=True) or cls()
+        whole(max_candidates, "max_candidates", optional=True)
         if max_candidates is not None and max_candidates != budget.max_candidates:
             budget = cls(max_candidates, budget.max_scored, budget.seconds)
         return budget
@@ -191,8 +185,7 @@ def search_label(inputs: _Inputs, docs: list[LabelledSource], score: Score, tole
     failed, as if withholding more could never make the output more likely. ``"none"``: the full
     walk.
     """
-    if prune not in PRUNING:
-        raise ValueError(f"prune: use one of {PRUNING}, not {prune!r}")
+    choice(prune, "prune", PRUNING)
     floor = None if prune == "none" else floor
     present = inputs.lattice.join_all([inputs.label_of(d) for d in docs])
     if floor is not None and present <= floor:

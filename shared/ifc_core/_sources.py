@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import _checks as checks
+from ._errors import ConfigurationTypeError
 from ._lattice import Label
 
 __all__ = ["LabelledSource"]
@@ -23,11 +25,9 @@ class LabelledSource:
     label: Label | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.id, str) or not self.id:
-            raise ValueError("LabelledSource.id: give a non-empty string id")
-        if not isinstance(self.text, str):
-            raise ValueError(f"LabelledSource.text of {self.id!r}: give the text as a string")
+        checks.text(self.id, "LabelledSource.id", what="an id string")
+        checks.text(self.text, f"LabelledSource.text of {self.id!r}", empty=True)
         if self.label is not None and not isinstance(self.label, Label):
-            raise ValueError(
-                f"LabelledSource.label of {self.id!r}: give a Label (lattice.label(...)) or None"
-            )
+            raise ConfigurationTypeError(
+                f"LabelledSource.label of {self.id!r}: give a Label (lattice.label({self.label!r})) or None, "
+                f"not {checks.shown(self.label)}")

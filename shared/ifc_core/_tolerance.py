@@ -18,6 +18,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ._checks import number
+from ._errors import ConfigurationError
+
 __all__ = ["CRITERIA", "ContentCopyGuard", "ContentGuard", "CopyGuard", "TokenView", "Tolerance", "content_mask",
            "token_view"]
 
@@ -100,23 +103,22 @@ class Tolerance:
     max_token_increase: float | None = 2.0
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.lam, (int, float)) and self.lam >= 0 and math.isfinite(self.lam)):
-            raise ValueError(f"Tolerance.lam must be a finite number >= 0, got {self.lam!r}")
-        if self.max_token_increase is not None and not self.max_token_increase >= 0:
-            raise ValueError("Tolerance.max_token_increase must be >= 0 or None")
+        kind = type(self).__name__
+        number(self.lam, f"{kind}.lam", low=0)
+        number(self.max_token_increase, f"{kind}.max_token_increase", low=0, optional=True)
 
     @classmethod
-    def of(cls, value: Tolerance | float | None) -> Tolerance:
+    def of(cls, value: Tolerance | float | None, field: str = "tolerance") -> Tolerance:
         """`value` itself, a bare λ (with the default guard), or the defaults for None."""
-        if isinstance(value, (int, float)):
-            return cls(lam=float(value))
-        return value or cls()
+        if isinstance(value, Tolerance):
+            return value
+        return cls() if value is None else cls(lam=number(value, field, low=0))
 
     @staticmethod
     def named(name: str, lam: float = 0.5, max_token_increase: float | None = 2.0) -> Tolerance:
         """The criterion registered under `name` (see `CRITERIA`) with this λ and guard."""
-        if name not in CRITERIA:
-            raise ValueError(f"criterion: unknown {name!r}; use one of {sorted(CRITERIA)}")
+        if not isinstance(name, str) or name not in CRITERIA:
+            raise ConfigurationError(f"criterion: unknown {name!r}; use one of {sorted(CRITERIA)}")
         return CRITERIA[name](lam=lam, max_token_increase=max_token_increase)
 
     @property
@@ -162,6 +164,10 @@ class CopyGuard(Tolerance):
 
     name: ClassVar[str] = "copy"
     copy_increase: float = 0.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        number(self.copy_increase, f"{type(self).__name__}.copy_increase", low=0)
 
     def compare(self, root: np.ndarray, candidate: np.ndarray, view: TokenView | None = None
                 ) -> tuple[bool, float, float]:

@@ -14,17 +14,19 @@ Where each part of a prompt gets its label is `_account.py`; docs/method.md stat
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._account import DocumentView, Known, locate, render_tool_calls
+from ._account import DocumentView, Known, join_text, locate, missing_items, render_tool_calls
 from ._attest import Signer
 from ._calls import CallChecks
 from ._errors import ConfigurationError
 from ._gate import RETRIEVER_CHANNEL, Provenance
+from ._items import labelled_items
 from ._labelling import Labelling
 from ._lattice import Label, as_label
 from ._policy import FlowCheck, Policy
@@ -47,15 +49,16 @@ class RunState:
     templates: list[Known] = field(default_factory=list)
     sources: dict[str, LabelledSource] = field(default_factory=dict)
     outputs: list[Known] = field(default_factory=list)
-    by_tool_call: dict[str, tuple[str, str, Decision]] = field(default_factory=dict)
-    unbound: list[tuple[str, str, Decision]] = field(default_factory=list)  # calls proposed with no id
+    by_tool_call: dict[str, tuple[str, str, Decision, int]] = field(default_factory=dict)  # + index in its output
+    unbound: list[tuple[str, str, Decision, int]] = field(default_factory=list)  # calls proposed with no id
     last: Decision | None = None
     decisions: list[Decision] = field(default_factory=list)
     checks: list[FlowCheck] = field(default_factory=list)
     unlabelled: list[str] = field(default_factory=list)
     problems: dict[str, str] = field(default_factory=dict)  # why a source has no trusted label
     unverified: dict[str, str] = field(default_factory=dict)  # text of unregistered documents -> note
-    tool_results: dict[str, tuple[str, tuple[DocumentView, ...]]] = field(default_factory=dict)
+    tool_results: dict[str, tuple[str, tuple[DocumentView, ...], Any]] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)  # what a decision must say about a part (labeller failures)
     finished: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -81,10 +84,13 @@ class FlowTracker(Labelling, CallChecks):
     never mix. `query_label` is the label of the user's request (a `Label` or its JSON form).
     `propagator` is an object or a registered name ("conservative", "permissive", "knnlm",
     "introspection"). `signer` checks provenance seals (default: `Signer.session()`).
+    `system_prompts` are the application's own system prompt texts: the only text of a system
+    message, besides template literals, that counts as the application's (anything else there is ⊤).
     """
 
     def __init__(self, propagator: Propagator | str, policy: Policy, *, query_label: Any,
-                 audit: AuditLog | None = None, max_runs: int = 4096, signer: Signer | None = None) -> None:
+                 audit: AuditLog | None = None, max_runs: int = 4096, signer: Signer | None = None,
+                 system_prompts: Sequence[str] = ()) -> None:
         if not isinstance(policy, Policy):
             raise ConfigurationError(f"policy: give a Policy, not {type(policy).__name__}")
         if isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs < 1:
@@ -95,8 +101,13 @@ class FlowTracker(Labelling, CallChecks):
         self.lattice = policy.lattice
         self.query_label = as_label(self.lattice, query_label, "query_label")
         self.propagator = resolve_propagator(propagator, lattice=policy.lattice)
+        # per-argument labels, where the propagator scores spans (a propagator of another library may not)
+        self.takes_spans = "spans" in inspect.signature(self.propagator.label).parameters
         self.audit = audit
         self.max_runs = max_runs
+        if isinstance(system_prompts, str) or not all(isinstance(s, str) for s in system_prompts):
+            raise ConfigurationError("system_prompts: give a list of the application's system prompt texts")
+        self.system_prompts = [Known(s, "template") for s in system_prompts if s.strip()]
         self.provenance = Provenance(self.lattice, signer)
         self.attestor = self.provenance.attestor
         self._runs: OrderedDict[Hashable, RunState] = OrderedDict()
@@ -104,6 +115,9 @@ class FlowTracker(Labelling, CallChecks):
         self._by_id = _Bounded(16 * max_runs)  # earlier answers' labels, by message id
         self._by_text = _Bounded(16 * max_runs)  # ... and by content, for frameworks that drop ids
         self._enforced = _Bounded(16 * max_runs)  # runs of the enforce wrappers (never labelled again)
+        self._call_labels = _Bounded(16 * max_runs)  # tool-call id -> label of the output that made it
+        self._labelled_tools = _Bounded(1024)  # tools seen returning sealed documents
+        self._sealed = _Bounded(1024)  # text -> a sealed source seen in any run (found in every prompt)
 
     # -- runs --------------------------------------------------------------------------------
     def state(self, key: Hashable) -> RunState:
@@ -230,6 +244,8 @@ class FlowTracker(Labelling, CallChecks):
         prompt it is unexplained text, ⊤ (the run notes its id). Returns the source, or None.
         """
         source, problem, sealed = self.provenance.document(doc, tuple(channels))
+        if sealed and problem is None:
+            self._remember_sealed(source)
         if not sealed:
             st = self.state(key)
             with st.lock:
@@ -239,57 +255,125 @@ class FlowTracker(Labelling, CallChecks):
             return None
         return self.add_source(key, source, problem=problem)
 
-    def tool_pieces(self, tool: str, content: str, result_id: str,
-                    documents: Sequence[DocumentView] = ()) -> list[tuple[str, str, Label]]:
+    def tool_pieces(self, tool: str, content: str, result_id: str, documents: Sequence[DocumentView] = (),
+                    key: Hashable | None = None, result: Any = None,
+                    notes: list[str] | None = None) -> list[tuple[str, str, Label]]:
         """A tool result split by origin: (text piece, part id, label), covering `content`.
 
         Documents count only when the tool is a registered labelled tool (a labelled retriever
         tool's own seal, or `Policy.labelled_tools`) and their seals verify; each is joined with
-        the tool's declared result label when it has one. The rest of the text the model saw
-        carries the declared label (⊤ when undeclared).
+        the tool's declared result label when it has one. When the policy registers a labeller
+        for the tool, it labels the structured `result` (or `content` when there is none) item by
+        item; each item, found in `content`, is a part of its own (``tool:<tool>:<id>/<path>``).
+        If labelling fails (see `_items.py`), no item counts and `notes` gets the reason. The rest
+        of the text the model saw carries the declared label (⊤ when undeclared); for a labelled
+        tool, whose declared label is a floor for its documents and never a substitute for them,
+        the rest is ⊤, and it is joined with the labels of its documents that the text does not
+        show verbatim. Every piece is joined with the label of the call it answers, when known: a
+        tool's result depends on the arguments it was given.
         """
         declared = self.policy.declared_result(tool)
         fallback = declared if declared is not None else self.lattice.top
         channels = self.policy.labelled_channels(tool)
+        call = self.label_of_answered_call(result_id, key)
+        floor = call if call is not None else self.lattice.bottom
         known = []
         for doc in documents:
             source, problem, sealed = self.provenance.document(doc, channels)
             if sealed and problem is None and source.label is not None:
+                self._remember_sealed(source)
                 label = source.label if declared is None else source.label.join(declared)
                 known.append(Known(source.text, "source", label, source.id))
+        labelled = bool(known) or tool in self.policy.labelled_tools or self._was_labelled(tool, bool(known))
+        rest_label = self.lattice.top if labelled or declared is None else declared
         rest = f"tool:{tool}:{result_id}"
-        pieces = []
-        for piece, origin in locate(content, known):
+        labeller, items = self.policy.labeller(tool), []
+        if labeller is not None:
+            items, problem = labelled_items(labeller, content if result is None else result, content, self.lattice, rest)
+            if problem is not None and notes is not None:
+                notes.append(f"{rest}: {problem}; the whole result carries its fallback label {fallback}")
+        located = locate(content, known, items)
+        if missing_items(located, items):  # an item's only occurrences are inside others: fail closed
+            if notes is not None:
+                notes.append(f"{rest}: an item of the labeller could not be placed apart from the others; the whole "
+                             f"result carries its fallback label {fallback}")
+            located = locate(content, known)
+        pieces, shown = [], set()
+        for piece, origin in located:
             if origin is not None:
                 assert origin.label is not None and origin.part is not None
                 pieces.append((piece, origin.part, origin.label))
+                shown.add(origin.part)
             else:
-                pieces.append((piece, "" if not piece.strip() else rest, fallback))
-        return pieces
+                pieces.append((piece, "", rest_label))
+        unshown = self.lattice.join_all(k.label for k in known if k.part not in shown and k.label is not None)
+        return [(piece, part or (rest if piece.strip() else ""),
+                 (label if part else label.join(unshown)).join(floor)) for piece, part, label in pieces]
+
+    def _remember_sealed(self, source: LabelledSource) -> None:
+        """A sealed source's label belongs to its text, in any run: found in later prompts too."""
+        with self._lock:
+            old = self._sealed.get(source.text)
+            if old is not None and old.label is not None and source.label is not None:
+                source = LabelledSource(old.id, source.text, old.label.join(source.label))
+            self._sealed.put(source.text, source)
+
+    def sealed_sources(self) -> list[LabelledSource]:
+        """The sealed sources this tracker remembers across runs (newest last)."""
+        with self._lock:
+            return list(self._sealed.values())
+
+    def _was_labelled(self, tool: str, now: bool) -> bool:
+        """Whether `tool` has returned sealed documents in this tracker (remembered from now on)."""
+        with self._lock:
+            if now:
+                self._labelled_tools.put(tool, True)
+            return tool in self._labelled_tools
+
+    def label_of_answered_call(self, call_id: str | None, key: Hashable | None = None) -> Label | None:
+        """The label of the output that made call `call_id`: in run `key` when it has it, else in
+        any run this tracker recorded (None when unknown)."""
+        if not call_id:
+            return None
+        st = self.get(key) if key is not None else None
+        if st is not None:
+            with st.lock:
+                entry = st.by_tool_call.get(str(call_id))
+            if entry is not None:
+                return entry[2].label
+        with self._lock:
+            return self._call_labels.get(str(call_id))
 
     def add_tool_result(self, key: Hashable, tool: str, content: str, result_id: str,
-                        documents: Sequence[DocumentView] = ()) -> list[LabelledSource]:
-        """A tool's result, by origin (see `tool_pieces`): never labelled by its content."""
+                        documents: Sequence[DocumentView] = (), result: Any = None) -> list[LabelledSource]:
+        """A tool's result, by origin (see `tool_pieces`): never labelled by its content. `result`
+        is the tool's structured result, for the policy's labeller (kept for later prompts that
+        show the result without it)."""
         st = self.state(key)
+        keep = result if self.policy.labeller(tool) is not None else None
         with st.lock:
-            st.tool_results[str(result_id)] = (tool, tuple(documents))
+            st.tool_results[str(result_id)] = (tool, tuple(documents), keep)
             while len(st.tool_results) > _KEEP:
                 st.tool_results.pop(next(iter(st.tool_results)))
-        added = []
-        for piece, part, label in self.tool_pieces(tool, content, str(result_id), documents):
+        notes: list[str] = []
+        parts: dict[str, tuple[str, Label]] = {}  # one source per part (the pieces of a part joined)
+        for piece, part, label in self.tool_pieces(tool, content, str(result_id), documents, key, result, notes):
             if part:
-                added.append(self.add_source(key, LabelledSource(part, piece.strip(), label)))
-        return added
+                old = parts.get(part)
+                parts[part] = (piece.strip(), label) if old is None else (join_text(old[0], piece), old[1].join(label))
+        with st.lock:
+            for note in notes:
+                st.notes[f"tool:{tool}:{result_id}"] = note
+            while len(st.notes) > _KEEP:
+                st.notes.pop(next(iter(st.notes)))
+        return [self.add_source(key, LabelledSource(part, text, label)) for part, (text, label) in parts.items()]
 
-    def add_template(self, key: Hashable, literals: Sequence[str], values: Sequence[str] = ()) -> None:
+    def add_template(self, key: Hashable, literals: Sequence[str]) -> None:
         """A prompt template rendered in run `key`: its literal text is the application's (query
-        label); the values put into it are explained by their own origins."""
+        label). The values put into it are explained by their own origins."""
         st = self.state(key)
         with st.lock:
             for text in literals:
                 if text.strip() and not any(k.text == text for k in st.templates):
                     st.templates.append(Known(text, "template"))
-            for text in values:
-                if isinstance(text, str) and text.strip() and not any(k.text == text for k in st.templates):
-                    st.templates.append(Known(text, "variable"))
             del st.templates[:-_KEEP]

@@ -18,6 +18,7 @@ reopen in any process that imported it (import it before opening collections).
 from __future__ import annotations
 
 import functools
+import re
 import json
 import logging
 import os
@@ -32,6 +33,7 @@ from chromadb import Documents, EmbeddingFunction, Embeddings
 from chromadb.config import Settings
 from chromadb.utils.embedding_functions import register_embedding_function
 
+from . import _checks as checks
 from ._attest import KEY_ENV, Signer
 from ._codec import LABEL_KEY, LabelCodec
 from ._errors import ConfigurationError, IFCError
@@ -106,13 +108,41 @@ class Retrieved:
     problems: dict[str, str] = field(default_factory=dict)  # why each untrusted label was not believed
 
 
+_NAME = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9._-]{1,61})[a-zA-Z0-9]")
+
+
+def _check_open(name: Any, lattice: Any, path: Any, url: Any, client: Any, embedding_function: Any,
+                insecure_dev_key: Any) -> None:
+    """The arguments of `LabelledStore.open`, checked before Chroma is touched."""
+    checks.text(name, "name", what="a collection name")
+    if not _NAME.fullmatch(name) or ".." in name or re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}", name):
+        raise ConfigurationError(f"name: {name!r} is not a Chroma collection name; give 3-63 letters, digits, "
+                                 "'.', '_' or '-', starting and ending with a letter or digit, without '..'")
+    checks.instance(lattice, Lattice, "lattice", "a Lattice")
+    checks.flag(insecure_dev_key, "insecure_dev_key")
+    if client is not None and (path is not None or url is not None):
+        raise ConfigurationError("client: give client=... or path=/url=, not both")
+    if client is not None and not callable(getattr(client, "get_or_create_collection", None)):
+        raise checks.wrong_type("client", "a chromadb client", client)
+    if embedding_function is not None and not callable(embedding_function):
+        raise checks.wrong_type("embedding_function", "a Chroma embedding function", embedding_function)
+    if path is not None:
+        folder = Path(checks.path(path, "path"))
+        if folder.exists() and not folder.is_dir():
+            raise ConfigurationError(f"path: {str(path)!r} is a file; give the folder of an embedded Chroma")
+        if not folder.absolute().parent.is_dir():
+            raise ConfigurationError(f"path: the folder {str(folder.absolute().parent)!r} does not exist; create it")
+    if url is not None:
+        checks.url(url, "url")
+        if urlparse(url).path not in ("", "/") or urlparse(url).query:
+            raise ConfigurationError(f"url: give only the server's address, like http://127.0.0.1:8000, not {url!r}")
+
+
 def _client(path: str | os.PathLike[str] | None, url: str | None) -> Any:
     if path is not None and url is not None:
-        raise IFCError("give either path= (embedded Chroma) or url= (a Chroma server), not both")
+        raise ConfigurationError("path, url: give either path= (embedded Chroma) or url= (a Chroma server), not both")
     if url is not None:
         parsed = urlparse(url)
-        if not parsed.hostname:
-            raise IFCError(f"url={url!r}: give a server address like http://127.0.0.1:8000")
         return chromadb.HttpClient(host=parsed.hostname, port=parsed.port or 8000,
                                    ssl=parsed.scheme == "https", settings=_settings())
     if path is not None:
@@ -176,6 +206,10 @@ class LabelledStore:
                  insecure_dev_key: bool = False) -> None:
         if not isinstance(lattice, Lattice):
             raise ConfigurationError(f"LabelledStore.lattice: give a Lattice, not {type(lattice).__name__}")
+        if not all(callable(getattr(collection, m, None)) for m in ("upsert", "query", "get", "modify")):
+            raise checks.wrong_type("collection", "a chromadb Collection (or use LabelledStore.open)", collection)
+        checks.path(path, "path", optional=True)
+        checks.flag(insecure_dev_key, "insecure_dev_key")
         _check_embedding(collection)
         self.signer = _store_key(key, insecure_dev_key)
         self.collection = collection
@@ -210,6 +244,7 @@ class LabelledStore:
     def open(cls, name: str, lattice: Lattice, *, path: str | os.PathLike[str] | None = None,
              url: str | None = None, client: Any = None, embedding_function: Any = None,
              key: Signer | bytes | str | None = None, insecure_dev_key: bool = False) -> LabelledStore:
+        _check_open(name, lattice, path, url, client, embedding_function, insecure_dev_key)
         signer = _store_key(key, insecure_dev_key)  # refuse before touching Chroma
         client = client or _client(path, url)
         ef = embedding_function or MiniLMEmbedding()
@@ -222,11 +257,12 @@ class LabelledStore:
     def add(self, documents: Iterable[LabelledSource], *,
             metadata: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         """Ingest labelled documents (upsert by id). Every document needs a label."""
-        docs = list(documents)
+        docs = checks.items(documents, LabelledSource, "documents", "LabelledSource")
+        if metadata is not None and not (isinstance(metadata, Mapping)
+                                         and all(isinstance(m, Mapping) for m in metadata.values())):
+            raise checks.wrong_type("metadata", "a mapping of document id to a metadata mapping", metadata)
         metas = []
         for d in docs:
-            if not isinstance(d, LabelledSource):
-                raise ConfigurationError(f"LabelledStore.add: give LabelledSource objects, not {type(d).__name__}")
             if d.label is None:
                 raise IFCError(f"document {d.id!r} has no label; the ingest API only stores labelled data")
             label = as_label(self.lattice, d.label, f"documents[{d.id!r}].label")
@@ -251,6 +287,8 @@ class LabelledStore:
         folder): loaded when it holds every record unchanged, else built with a progress bar and
         saved there.
         """
+        checks.scorer(scorer)
+        checks.path(path, "path", optional=True)
         if path is None:
             if self.path is None:
                 raise IFCError("knn_datastore: pass path=... (a folder); this store has no Chroma folder to keep it in")
@@ -270,6 +308,7 @@ class LabelledStore:
 
     def query(self, text: str, clearance: Any, k: int = 4) -> Retrieved:
         """The `k` nearest records the clearance may read (filtered in Chroma, then re-checked)."""
+        checks.text(text, "text", empty=True)
         clearance = as_label(self.lattice, clearance, "clearance")
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ConfigurationError(f"k: give a positive number of results, got {k!r}")
@@ -281,6 +320,8 @@ class LabelledStore:
     def filter(self, ids: list[str], texts: list[str], metadatas: list[Any], clearance: Any, *,
                scores: list[float] | None = None) -> Retrieved:
         """The Python re-check: trusted labels ⊑ `clearance`; failed checks become ⊤."""
+        if not len(ids) == len(texts) == len(metadatas) or (scores is not None and len(scores) != len(ids)):
+            raise ConfigurationError("ids, texts, metadatas, scores: give one of each per record")
         gate = self.gate(clearance)
         out = Retrieved([])
         for i, (rid, text, meta) in enumerate(zip(ids, texts, metadatas)):

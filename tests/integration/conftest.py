@@ -12,3 +12,20 @@ def scorer():
 @pytest.fixture(scope="session")
 def permissive(scorer):
     return PermissivePropagator(scorer)
+
+
+@pytest.fixture(scope="module")
+def store():
+    """The HR scenario's four documents in a fresh labelled Chroma collection."""
+    from ifc_core.demo import scenario_store
+
+    return scenario_store()
+
+
+@pytest.fixture
+def handler(scorer):
+    """A LangChain callback handler on the scenario's policy."""
+    from ifc_core.demo import POLICY, QUERY_LABEL
+    from langchain_ifc import IFCCallbackHandler
+
+    return IFCCallbackHandler(PermissivePropagator(scorer), POLICY, query_label=QUERY_LABEL)

@@ -5,7 +5,7 @@ import pytest
 from chromadb.config import Settings
 
 from ifc_core import IFCError, LabelledSource
-from ifc_core._scenario import DOCUMENTS, LATTICE
+from ifc_core.demo import DOCUMENTS, LATTICE
 from ifc_core.chroma import LabelledStore, MiniLMEmbedding
 
 SETTINGS = Settings(anonymized_telemetry=False)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ifc_core._scenario import DOCUMENTS, LATTICE
+from ifc_core.demo import DOCUMENTS, LATTICE
 from ifc_core.chroma import LabelledStore
 
 

@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from ifc_core._demo import run_demo
+from ifc_core.demo import run_demo
 
 pytestmark = pytest.mark.model
 

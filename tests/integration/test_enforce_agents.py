@@ -10,7 +10,7 @@ import asyncio
 import pytest
 
 from ifc_core import PermissivePropagator
-from ifc_core._scenario import DOCUMENTS, LATTICE, MIXED, POLICY, QUERY_LABEL, REQUESTS
+from ifc_core.demo import DOCUMENTS, LATTICE, MIXED, POLICY, QUERY_LABEL, REQUESTS
 
 from .copier import ENCODINGS, langchain_copier, leaked, llamaindex_copier
 from .langchain.fakes import book_retriever as lc_book
@@ -128,13 +128,6 @@ def test_injected_calls_never_run_with_a_trusted_label(framework, page, address)
 
 
 # benign requests: the scenario's outcomes, and the benign half of a mixed request -----------------
-@pytest.fixture(scope="module")
-def store():
-    from ifc_core._scenario import scenario_store
-
-    return scenario_store()
-
-
 @pytest.mark.parametrize("request_", [*REQUESTS, MIXED], ids=["faq", "salary", "injection", "mixed"])
 def test_benign_requests_succeed_in_both_frameworks(store, scorer, request_):
     from langchain_ifc._demo import run_agent_request as langchain_request
@@ -165,3 +158,52 @@ def test_the_mixed_request_sends_only_its_public_half(store, scorer):
     assert decision.mode == "enforce" and decision.regenerated
     (retry,) = [r for r in decision.regenerations if "send_email" in r["why"]]
     assert "salaries" in retry["withheld"] and retry["model_calls"] == 1
+
+
+@pytest.mark.parametrize("request_", [*REQUESTS, MIXED], ids=["faq", "salary", "injection", "mixed"])
+def test_a_react_agent_in_enforce_mode(store, scorer, request_):
+    """ReAct through `IFCLLM`: the same outcomes, its actions bound to their step by tool and arguments."""
+    import json
+
+    from llama_index.core.agent.workflow import ReActAgent
+    from llama_index.core.base.llms.types import ChatMessage
+    from llama_index.core.llms.mock import MockFunctionCallingLLM
+    from llama_index.core.tools import FunctionTool
+
+    from ifc_core.demo import scenario_action
+    from llamaindex_ifc import IFCLLM, IFCEventHandler, IFCRetriever, guard_tool, labelled_retriever_tool
+
+    def respond(messages, **kwargs):
+        observed = [str(m.content)[len("Observation: "):] for m in messages
+                    if str(getattr(m.role, "value", m.role)) == "user" and str(m.content).startswith("Observation:")]
+        searched = [o for o in observed if not o.startswith("sent to")]
+        action = scenario_action(request_, searched, any(o.startswith("sent to") for o in observed))
+        if isinstance(action, str):
+            return ChatMessage(role="assistant", content=f"Thought: I can answer now.\nAnswer: {action}")
+        return ChatMessage(role="assistant", content=f"Thought: I use a tool.\nAction: {action['name']}\n"
+                                                     f"Action Input: {json.dumps(action['args'])}")
+
+    outbox = []
+
+    def send_email(to: str, subject: str, body: str) -> str:
+        """Send an email."""
+        outbox.append({"to": to, "body": body})
+        return f"sent to {to}"
+
+    ifc = IFCEventHandler.create(PermissivePropagator(scorer), POLICY, query_label=QUERY_LABEL).attach()
+    try:
+        llm = IFCLLM(inner=MockFunctionCallingLLM(response_generator=respond), ifc=ifc)
+        agent = ReActAgent(llm=llm, tools=[labelled_retriever_tool(IFCRetriever.from_store(store), "search_docs",
+                                                                   "Search the company documents."),
+                                           guard_tool(FunctionTool.from_defaults(fn=send_email), ifc)])
+
+        async def run():
+            return await agent.run(user_msg=request_.text)
+
+        asyncio.run(run())
+        decisions = [d for _, st in ifc.tracker.runs() for d in st.decisions]
+    finally:
+        ifc.detach()
+    assert bool(outbox) is request_.expect_sent
+    assert all(e["to"] == "bob@acme.example" and "95,000" not in e["body"] for e in outbox)
+    assert decisions and all(d.mode == "enforce" for d in decisions)

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from ifc_core import IntrospectionPropagator, LabelledSource
-from ifc_core._scenario import DOCUMENTS, QUERY_LABEL
+from ifc_core.demo import DOCUMENTS, QUERY_LABEL
 from ifc_core.cli import main
 
 pytestmark = pytest.mark.model

@@ -83,7 +83,7 @@ def test_enforce_mode_does_not_need_an_output(tmp_path):
 
 def test_eval_options_are_checked_before_any_model_loads(tmp_path, capsys):
     assert main(["eval", "--report", str(tmp_path / "r"), "--lambdas", "0.1,abc"]) == 2
-    assert "--lambdas takes numbers" in capsys.readouterr().err
+    assert "--lambdas: give numbers" in capsys.readouterr().err
     assert main(["eval", "--report", str(tmp_path / "r"), "--propagators", "oracle"]) == 2
     assert "propagators" in capsys.readouterr().err
     assert main(["eval", "--report", str(tmp_path / "r"), "--datasets", "imagenet"]) == 2

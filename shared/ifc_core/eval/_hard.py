@@ -18,6 +18,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+from .. import _checks as checks
 from .._lattice import Label, Lattice, Readers, Tags
 from .._sources import LabelledSource
 from ._cases import EvalCase
@@ -255,7 +256,8 @@ HARD: dict[str, Callable[[random.Random, int], EvalCase]] = {
 
 def hard_cases(group: str, n: int = 30, *, seed: int = 0) -> list[EvalCase]:
     """`n` seeded cases of one hard group (`HARD`)."""
-    if group not in HARD:
-        raise ValueError(f"hard group: unknown {group!r}; use one of {sorted(HARD)}")
+    checks.choice(group, "group", sorted(HARD))
+    checks.whole(n, "n", low=0)
+    checks.whole(seed, "seed", low=None)
     rng = random.Random(f"{group}:{seed}")
     return [HARD[group](rng, i) for i in range(n)]

@@ -33,7 +33,8 @@ class ReferencePropagator(PermissivePropagator):
     name = "reference"
 
     def _search(self, inputs: _Inputs, docs: list[LabelledSource], run: ScoringRun,
-                seed: tuple[tuple[int, ...], Generation] | None) -> tuple[Label, list[str], list[Candidate]]:
+                seed: tuple[tuple[int, ...], Generation] | None, masks: Any = None
+                ) -> tuple[Label, list[str], list[Candidate]]:  # (no spans: the reference labels whole outputs)
         def score(sets: list[frozenset[str]]) -> list[np.ndarray]:
             return run.score([self.prompt.build(inputs.query.text, [d for d in docs if d.id in s]).ids for s in sets])
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 
+from .. import _checks as checks
 from .._lattice import Chain
 from .._sources import LabelledSource
 from ._cases import EvalCase
@@ -59,6 +60,9 @@ def _topic(rng: random.Random) -> tuple[str, str, str, str, str, str]:
 
 def news_cases(topics: int = 40, *, seed: int = 0, distractors: int = 2) -> list[EvalCase]:
     """Two cases per topic (output follows the trusted, or the untrusted article)."""
+    checks.whole(topics, "topics", low=0)
+    checks.whole(seed, "seed", low=None)
+    checks.whole(distractors, "distractors", low=0)
     rng = random.Random(seed)
     trusted, untrusted = INTEGRITY.label("trusted"), INTEGRITY.label("untrusted")
     cases = []

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import os
 import platform
+import secrets
+import shutil
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .. import _checks as checks
+from .._errors import ConfigurationError
 from .._search import Tolerance
 from ._hard_report import HARD_DESCRIPTIONS, hard_sections
 from ._metrics import Metrics
@@ -137,10 +141,41 @@ def _peer_section(result: EvalResult) -> str:
             f"{_pct(sum(hits) / len(hits) if hits else None)} of the {len(hits)} cases that need a document.\n")
 
 
+def check_report_folder(folder: str | Path, field: str = "folder") -> Path:
+    """Where a report may go: a folder (new, or one to write into) in a folder that exists."""
+    target = Path(checks.path(folder, field)).absolute()
+    if target.exists() and not target.is_dir():
+        raise ConfigurationError(f"{field}: {str(folder)!r} is a file; give a folder for the report")
+    if not target.parent.is_dir():
+        raise ConfigurationError(f"{field}: the folder {str(target.parent)!r} does not exist; create it first")
+    if not os.access(target if target.exists() else target.parent, os.W_OK):
+        raise ConfigurationError(f"{field}: {str(folder)!r} is not writable here; give a folder you may write")
+    return target
+
+
 def write_report(result: EvalResult, folder: str | Path, command: str) -> Path:
-    """Write README.md, the plots and decisions.jsonl into `folder`; returns the markdown path."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write README.md, the plots and decisions.jsonl into `folder`; returns the markdown path.
+
+    Everything is written to a temporary folder beside it first and moved into place only when
+    all of it is written: a failure leaves `folder` as it was."""
+    checks.instance(result, EvalResult, "result", "an EvalResult (from run_eval)")
+    checks.text(command, "command", empty=True)
+    target = check_report_folder(folder)
+    tmp = target.parent / f".{target.name}-{secrets.token_hex(4)}"
+    tmp.mkdir()  # as the report folder will be (mkdtemp's would be private to this user)
+    try:
+        _write(result, tmp, command)
+        if not target.exists():
+            os.rename(tmp, target)
+        else:
+            for f in sorted(tmp.iterdir()):
+                os.replace(f, target / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target / "README.md"
+
+
+def _write(result: EvalResult, folder: Path, command: str) -> None:
     plots = _plots(result, folder)
     with open(folder / "decisions.jsonl", "w", encoding="utf-8") as f:
         for case, d in result.decisions:
@@ -189,9 +224,7 @@ def write_report(result: EvalResult, folder: str | Path, command: str) -> Path:
         parts.append(f"\n## Skipped\n\n{len(result.skipped)} AgentDojo cases had a context over "
                      f"{cfg.agent_max_tokens} tokens and were skipped (never truncated): "
                      + ", ".join(result.skipped[:40]) + (" …" if len(result.skipped) > 40 else "") + "\n")
-    path = folder / "README.md"
-    path.write_text("\n".join(parts), encoding="utf-8")
-    return path
+    (folder / "README.md").write_text("\n".join(parts), encoding="utf-8")
 
 
 def _base_sweep(result: EvalResult) -> list[dict[str, Any]]:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from tqdm.auto import tqdm
 
+from .. import _checks as checks
+from .._errors import ConfigurationError
 from .._record import Decision
 from .._registry import PROPAGATORS, make_propagator
 from ..scoring import HFScorer, MemoScorer, Scorer
-from .._search import Tolerance
+from .._search import CRITERIA, Tolerance
 from ._cases import EvalCase
 from ._hard_eval import GROUPS, criterion_sweep, hard_data, hard_rows
 from ._metrics import Metrics, summarise
@@ -49,25 +51,58 @@ class EvalConfig:
     criteria: tuple[str, ...] = ("mean+guard",)  # tolerance criteria measured on the hard groups and swept
 
     def __post_init__(self) -> None:
+        self.datasets = checks.names(self.datasets, "datasets", "dataset")
         if "hard" in self.datasets:
             self.datasets = tuple(dict.fromkeys(g for d in self.datasets for g in (GROUPS if d == "hard" else (d,))))
+        self.criteria = checks.names(self.criteria, "criteria", "criterion")
         for name in self.criteria:
-            Tolerance.named(name)  # raises ValueError naming the known criteria
-        for name in self.datasets:
-            if name not in DATASETS:
-                raise ValueError(f"datasets: unknown {name!r}; use some of {list(DATASETS)}")
-        for name in self.propagators:
-            if name not in PROPAGATORS:
-                raise ValueError(f"propagators: unknown {name!r}; use some of {sorted(PROPAGATORS)}")
+            if name not in CRITERIA:
+                raise ConfigurationError(f"criteria: unknown criterion {name!r}; use some of {sorted(CRITERIA)}")
+        self.propagators = checks.names(self.propagators, "propagators", "propagator")
+        for field, known in (("datasets", DATASETS), ("propagators", tuple(PROPAGATORS))):
+            for name in getattr(self, field):
+                if name not in known:
+                    raise ConfigurationError(f"{field}: unknown {name!r}; use some of {sorted(known)}")
+        if self.agent_suites is not None:
+            self.agent_suites = checks.names(self.agent_suites, "agent_suites", "suite")
+        for field, low in _SIZES.items():
+            checks.whole(getattr(self, field), field, low=low)
+        self.lambdas = _numbers(self.lambdas, "lambdas", low=0, empty=False)
+        self.scaling = tuple(int(n) for n in _numbers(self.scaling, "scaling", low=2, whole=True))
 
     @classmethod
     def quick(cls, **overrides: Any) -> EvalConfig:
         """A few cases of everything: a smoke run of the whole harness (minutes)."""
+        unknown = sorted(set(overrides) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ConfigurationError(f"{unknown[0]}: not an EvalConfig field; use some of "
+                                     f"{[f.name for f in fields(cls)]}")
         small: dict[str, Any] = dict(synthetic=8, news_topics=2, agent_user_tasks=1, agent_injection_tasks=1,
                                      agent_max_tokens=1200, agent_suites=("banking", "slack"), enforce=2, max_new_tokens=24, lambdas=(0.2, 1.0),
                                      scaling=(2, 5), scaling_cases=1, peer=2, peer_ablations=8)
         small.update(overrides)
         return cls(**small)
+
+
+# the smallest value of each count (0: the part can be switched off)
+_SIZES = {"synthetic": 1, "news_topics": 1, "agent_user_tasks": 1, "agent_injection_tasks": 0, "agent_max_tokens": 1,
+          "enforce": 0, "max_new_tokens": 1, "scaling_cases": 1, "peer": 0, "peer_ablations": 1, "seed": None,
+          "hard": 1}
+
+
+def _numbers(values: Any, field: str, *, low: float, empty: bool = True, whole: bool = False) -> tuple[Any, ...]:
+    """A list of numbers >= `low` (whole numbers when `whole`), as a tuple."""
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+        raise checks.wrong_type(field, "a list of numbers", values)
+    items = tuple(values)
+    if not items and not empty:
+        raise ConfigurationError(f"{field}: give at least one value")
+    for i, v in enumerate(items):
+        if whole:
+            checks.whole(v, f"{field}[{i}]", low=int(low))
+        else:
+            checks.number(v, f"{field}[{i}]", low=low)
+    return items
 
 
 @dataclass
@@ -109,6 +144,10 @@ def case_set(cases: Sequence[EvalCase]) -> str:
 def run_eval(config: EvalConfig, scorer: Scorer | None = None,
              log: Callable[[str], None] = lambda _: None) -> EvalResult:
     """Run everything `config` asks for on `scorer` (default: the embedded model)."""
+    checks.instance(config, EvalConfig, "config", "an EvalConfig")
+    checks.scorer(scorer, optional=True)
+    if not callable(log):
+        raise checks.wrong_type("log", "a function taking one line of text", log)
     start = time.perf_counter()
     scorer = scorer or HFScorer.embedded()
     result = EvalResult(config, device=scorer.describe())

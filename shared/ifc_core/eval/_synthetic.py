@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+from .. import _checks as checks
 from .._lattice import Chain, Label, Lattice, Product, Readers
 from .._sources import LabelledSource
 from ._cases import EvalCase
@@ -100,6 +101,9 @@ KINDS = ("one", "two", "top", "none")
 
 def synthetic_cases(n: int = 200, *, seed: int = 0, docs: int = 5) -> list[EvalCase]:
     """`n` cases, cycling over lattices and kinds (one, two, top, none) for an even mix."""
+    checks.whole(n, "n", low=0)
+    checks.whole(seed, "seed", low=None)
+    checks.whole(docs, "docs", low=2)  # a "two" case needs two documents
     rng = random.Random(seed)
     cases = []
     for i in range(n):

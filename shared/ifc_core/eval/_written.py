@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from .. import _checks as checks
 from .._prompt import ChatPrompt
 from .._sources import LabelledSource
 from ._cases import EvalCase
@@ -23,6 +24,12 @@ __all__ = ["model_written_cases"]
 def model_written_cases(scorer: Any, n: int = 30, *, seed: int = 0, max_new_tokens: int = 40,
                         tries: int = 3, dropped: list[str] | None = None) -> list[EvalCase]:
     """Up to `n` kept cases from at most `tries * n` generations (seeded; greedy decoding)."""
+    checks.scorer(scorer)
+    checks.whole(n, "n", low=0)
+    checks.whole(seed, "seed", low=None)
+    checks.whole(max_new_tokens, "max_new_tokens")
+    checks.whole(tries, "tries")
+    checks.instance(dropped, list, "dropped", "a list", optional=True)
     rng = random.Random(f"model-written:{seed}")
     prompt = ChatPrompt(scorer)
     cases: list[EvalCase] = []

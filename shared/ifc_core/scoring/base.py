@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from .. import _checks as checks
 from .._errors import ScoringError
 
 __all__ = ["Scorer", "ScoringRun", "Generation", "HiddenStates", "open_run", "forget_run"]
@@ -172,7 +173,8 @@ def forget_run(scorer: Scorer | None, key: str) -> None:
 
 
 def check_window(scorer: Scorer, context_ids: Sequence[int], max_new_tokens: int) -> None:
-    """Refuse a generation that cannot fit the model window."""
+    """Refuse a generation that cannot fit the model window (or asks for no tokens at all)."""
+    checks.whole(max_new_tokens, "max_new_tokens")
     if len(context_ids) + max_new_tokens > scorer.max_context:
         raise ScoringError(
             f"prompt of {len(context_ids)} tokens plus {max_new_tokens} new tokens exceeds the "

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import _checks as checks
+from .._errors import ConfigurationError
 from .base import Generation, Message, check_window
 from .hf_cache import RunCache
 from .hf_run import HFScoringRun
@@ -42,6 +44,12 @@ class HFScorer:
 
     def __init__(self, model: Any, tokenizer: Any, *, model_id: str | None = None,
                  max_batch_tokens: int = 16384, run_cache_bytes: int = _RUN_CACHE_BYTES) -> None:
+        if not hasattr(model, "config") or not all(callable(getattr(model, n, None)) for n in ("forward", "parameters")):
+            raise checks.wrong_type("model", "a loaded transformers causal LM (or use HFScorer.load(path))", model)
+        if not callable(tokenizer) or not callable(getattr(tokenizer, "decode", None)):
+            raise checks.wrong_type("tokenizer", "the model's transformers tokenizer", tokenizer)
+        checks.text(model_id, "model_id", optional=True)
+        checks.whole(max_batch_tokens, "max_batch_tokens")
         self.model = model
         self.tokenizer = tokenizer
         self.model_id = model_id or getattr(model.config, "_name_or_path", "model")
@@ -61,8 +69,17 @@ class HFScorer:
     @classmethod
     def load(cls, model: str | os.PathLike[str] | None = None, *, device: str | None = None,
              dtype: str | None = None, **kwargs: Any) -> HFScorer:
-        """Load a local model (None: the embedded SmolLM2-135M-Instruct) and wrap it."""
-        from .._model import load_causal_lm
+        """Load a local model (None: the embedded SmolLM2-135M-Instruct) and wrap it.
+
+        `device`: "cpu", "cuda", "cuda:1", ... (default: CUDA when available); `dtype`: "float32",
+        "bfloat16" or "float16" (default: bfloat16 on CUDA, float32 on CPU)."""
+        from .._model import check_load_options, load_causal_lm
+
+        check_load_options(model, device, dtype)
+        extra = sorted(set(kwargs) - {"max_batch_tokens", "run_cache_bytes"})
+        if extra:
+            raise ConfigurationError(f"HFScorer.load: unknown option(s) {extra}; it takes device, dtype, "
+                                     "max_batch_tokens, run_cache_bytes")
 
         lm, tokenizer, model_id = load_causal_lm(model, device=device, dtype=dtype)
         return cls(lm, tokenizer, model_id=model_id, **kwargs)

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import _checks as checks
+
 __all__ = ["KVEntry", "RunCache", "common_prefix"]
 
 
@@ -64,13 +66,8 @@ class RunCache:
     """
 
     def __init__(self, max_bytes: int, *, max_entries: int = 8) -> None:
-        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
-            raise ValueError(f"run_cache_bytes: give a whole number of bytes >= 0 (0 turns the run cache off), "
-                             f"got {max_bytes!r}")
-        if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
-            raise ValueError(f"max_entries: give a whole number >= 1, got {max_entries!r}")
-        self.max_bytes = max_bytes
-        self.max_entries = max_entries
+        self.max_bytes = checks.whole(max_bytes, "run_cache_bytes", low=0)  # 0 turns the run cache off
+        self.max_entries = checks.whole(max_entries, "max_entries")
         self._runs: OrderedDict[str, list[KVEntry]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()

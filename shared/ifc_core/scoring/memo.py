@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _checks as checks
 from .base import Generation, HiddenStates, Message, Scorer, ScoringRun, forget_run, open_run
 
 __all__ = ["MemoScorer"]
@@ -21,7 +22,7 @@ class MemoScorer:
     """`inner`, with every scored (context, output) pair remembered; everything else delegated."""
 
     def __init__(self, inner: Scorer) -> None:
-        self.inner = inner
+        self.inner = checks.scorer(inner, "inner")
         self.model_id = inner.model_id
         self.memo: dict[tuple[tuple[int, ...], tuple[int, ...]], np.ndarray] = {}
         self.lock = threading.Lock()

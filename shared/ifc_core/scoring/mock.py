@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _checks as checks
 from .base import Generation, Message, ScoringRun, check_window
 
 __all__ = ["MockScorer"]
@@ -37,6 +38,12 @@ class MockScorer:
 
     def __init__(self, logprobs: LogProbs, *, reply: Callable[[str], str] | None = None,
                  max_context: int = 4096, model_id: str = "mock") -> None:
+        if not callable(logprobs):
+            raise checks.wrong_type("logprobs", "a function (context, output) -> log-probabilities", logprobs)
+        if reply is not None and not callable(reply):
+            raise checks.wrong_type("reply", "a function (context) -> text, or None", reply)
+        checks.whole(max_context, "max_context", low=2)
+        checks.text(model_id, "model_id")
         self.logprobs = logprobs
         self.reply = reply or (lambda context: "")
         self.model_id = model_id

@@ -33,13 +33,23 @@ from typing import Any
 import httpx
 import numpy as np
 
-from .._errors import ScoringError
+from .. import _checks as checks
+from .._errors import ConfigurationError, ModelLoadError, ScoringError
 from .base import Generation, Message, ScoringRun, check_window
 
 __all__ = ["VLLMScorer"]
 
 _CLAMPED = -9999.0  # vLLM writes -inf prompt log-probabilities as -9999.0
 _PROBE = "Zelbrook, 14th of May: 84,000 kroner. \u00e9t\u00e9 \u2014 <|im_start|>user\n\ttabs"
+
+
+def check_base_url(value: Any, field: str) -> str:
+    """A vLLM server's OpenAI API root: an http(s) URL ending in /v1."""
+    checks.url(value, field, example="http://127.0.0.1:8000/v1")
+    if not value.rstrip("/").endswith("/v1"):
+        raise ConfigurationError(f"{field}: give the server's OpenAI API root ending in /v1, like "
+                                 f"http://127.0.0.1:8000/v1, not {value!r}")
+    return value
 
 
 class VLLMScorer:
@@ -56,11 +66,17 @@ class VLLMScorer:
     def __init__(self, base_url: str, *, model: str, tokenizer: str | os.PathLike[str] | Any = None,
                  timeout: float = 60.0, api_key: str | None = None, max_connections: int = 64,
                  transport: httpx.BaseTransport | None = None) -> None:
-        if not base_url.rstrip("/").endswith("/v1"):
-            raise ValueError(f"base_url: give the server's OpenAI API root ending in /v1, like "
-                             f"http://127.0.0.1:8000/v1, not {base_url!r}")
-        if not timeout > 0:
-            raise ValueError(f"timeout: a deadline in seconds > 0, got {timeout!r}")
+        check_base_url(base_url, "base_url")
+        checks.text(model, "model", what="the served model's name (--served-model-name)")
+        checks.number(timeout, "timeout", above=0)
+        checks.text(api_key, "api_key", optional=True)
+        checks.whole(max_connections, "max_connections")
+        checks.instance(transport, httpx.BaseTransport, "transport", "an httpx transport", optional=True)
+        if isinstance(tokenizer, (str, os.PathLike)) and not os.path.isdir(checks.path(tokenizer, "tokenizer")):
+            raise ConfigurationError(f"tokenizer: {os.fspath(tokenizer)!r} is not a folder; give the served model's "
+                                     "local tokenizer folder, or None to tokenize on the server")
+        if tokenizer is not None and not isinstance(tokenizer, (str, os.PathLike)) and not callable(tokenizer):
+            raise checks.wrong_type("tokenizer", "None, a tokenizer folder or a loaded tokenizer", tokenizer)
         self.base_url = base_url.rstrip("/")
         self._root = self.base_url[: -len("/v1")]
         self.model_id = self.model = model
@@ -69,7 +85,10 @@ class VLLMScorer:
         if isinstance(tokenizer, (str, os.PathLike)):
             from transformers import AutoTokenizer
 
-            tokenizer = AutoTokenizer.from_pretrained(str(tokenizer), local_files_only=True)
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(str(tokenizer), local_files_only=True)
+            except Exception as exc:  # transformers raises many types; one clear error
+                raise ModelLoadError(f"tokenizer: could not load a tokenizer from {str(tokenizer)!r}: {exc}") from exc
         self.tokenizer = tokenizer
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
         self._client = httpx.Client(timeout=httpx.Timeout(self.timeout), transport=transport, headers=headers,
@@ -82,8 +101,9 @@ class VLLMScorer:
     def from_url(cls, base_url: str, *, model: str | None = None, **kwargs: Any) -> VLLMScorer:
         """A scorer for the server at `base_url`; without `model`, the one model it serves
         (asked now: a ScoringError when it is unreachable or serves several)."""
+        checks.text(model, "model", optional=True, what="the served model's name")
         if model is None:
-            probe = cls(base_url, model="", **kwargs)
+            probe = cls(base_url, model="(any)", **kwargs)  # /models answers for every model
             try:
                 served = [c.get("id") for c in probe._call("/models").get("data") or []]
             finally:

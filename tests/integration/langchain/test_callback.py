@@ -6,7 +6,7 @@ import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 
 from ifc_core import FlowTracker, PermissivePropagator, PromptMessage
-from ifc_core._scenario import DOCUMENTS, LATTICE, POLICY, QUERY_LABEL
+from ifc_core.demo import DOCUMENTS, LATTICE, POLICY, QUERY_LABEL
 
 from .fakes import AnswerBook, book_retriever, rag_chain
 
@@ -63,3 +63,13 @@ def test_sources_not_found_verbatim_always_count(permissive):
     assert "salaries: not found verbatim in the prompt; its label always counts" in decision.notes
     located = tracker.label_output("verbatim", ANSWER, prompt=[PromptMessage("user", f"{faq.text}\n{salaries.text}\n\n{Q}")])
     assert located.label == QUERY_LABEL and located.withheld == ["salaries"]
+
+
+def test_the_answers_label_without_run_ids(handler):
+    chain = rag_chain(book_retriever(BOOK, LATTICE), AnswerBook(answers={Q: ANSWER}))
+    with handler.track() as t:
+        chain.invoke(Q, config={"callbacks": [handler]})
+    assert t.label == QUERY_LABEL and t.decision.admitted == ["faq"] and len(t.decisions) == 1
+    with handler.track() as nothing:
+        pass
+    assert nothing.label is None and nothing.decisions == []

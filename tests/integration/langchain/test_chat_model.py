@@ -8,7 +8,7 @@ from langchain_core.messages import HumanMessage
 from langchain_core.tools import tool
 
 from ifc_core import PermissivePropagator
-from ifc_core._scenario import MIXED, POLICY, QUERY_LABEL, REQUESTS
+from ifc_core.demo import MIXED, POLICY, QUERY_LABEL, REQUESTS
 from langchain_ifc import IFCCallbackHandler, IFCChatModel, labelled_retriever_tool
 from langchain_ifc._demo import ContextAgentModel, chroma_retriever
 

@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from ifc_core._scenario import LATTICE
+from ifc_core.demo import LATTICE
 
 from .fakes import AnswerBook, book_retriever, rag_chain
 

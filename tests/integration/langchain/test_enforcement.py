@@ -17,7 +17,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
 from ifc_core import AuditLog, IFCViolation, PermissivePropagator
-from ifc_core._scenario import DOCUMENTS, LATTICE, POLICY, QUERY_LABEL, REQUESTS
+from ifc_core.demo import DOCUMENTS, LATTICE, POLICY, QUERY_LABEL, REQUESTS
 from langchain_ifc import IFCCallbackHandler, IFCChatModel, IFCMiddleware, guard_tool, ifc_session
 
 from langchain_ifc._demo import hr_agent
@@ -69,7 +69,7 @@ def test_middleware_interrupt_resumes(store, scorer, approve):
     assert pending.value["label"] == {"conf": "confidential", "integrity": "trusted"}
     assert pending.value["sink"] == {"conf": "public", "integrity": "trusted"} and "reason" in pending.value
     assert outbox == []
-    agent.invoke(Command(resume={"approve": approve}), config=config)
+    agent.invoke(Command(resume={"approve": approve, "ifc_digest": pending.value["digest"]}), config=config)
     assert bool(outbox) is approve
 
 

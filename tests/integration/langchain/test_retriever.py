@@ -5,7 +5,7 @@ import asyncio
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
-from ifc_core._scenario import LATTICE
+from ifc_core.demo import LATTICE
 from langchain_ifc import IFCRetriever
 from langchain_ifc._demo import chroma_retriever
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ifc_core._scenario import REQUESTS
+from ifc_core.demo import REQUESTS
 from langchain_ifc._demo import run_agent_request, run_rag
 
 pytestmark = pytest.mark.model

@@ -49,7 +49,12 @@ class AnswerBook(CustomLLM):
 
     @llm_completion_callback()
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
-        yield self.complete(prompt, formatted=formatted)
+        text = self.complete(prompt, formatted=formatted).text
+        so_far = ""
+        for word in text.split(" "):  # word by word, as a streaming model would
+            delta = (" " if so_far else "") + word
+            so_far += delta
+            yield CompletionResponse(text=so_far, delta=delta)
 
 
 def engine(retriever, llm):

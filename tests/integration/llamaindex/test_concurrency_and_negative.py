@@ -6,7 +6,7 @@ import pytest
 from llama_index.core.tools import FunctionTool
 
 from ifc_core import PermissivePropagator, Policy
-from ifc_core._scenario import LATTICE, QUERY_LABEL
+from ifc_core.demo import LATTICE, QUERY_LABEL
 from llamaindex_ifc import IFCEventHandler, guard_tool
 from llamaindex_ifc._demo import scripted_llm
 
@@ -74,7 +74,7 @@ def _run(agent, text):
 
 
 def test_label_fields_in_a_tool_result_and_a_self_named_sink_are_ignored(scorer):
-    policy = Policy(LATTICE, sinks={"send_email": QUERY_LABEL},
+    policy = Policy(LATTICE, sinks={"send_email": QUERY_LABEL, "web_search": LATTICE.top},
                     results={"web_search": {"conf": "public", "integrity": "untrusted"}})
     ifc = IFCEventHandler.create(PermissivePropagator(scorer), policy, query_label=QUERY_LABEL).attach()
     sent = []

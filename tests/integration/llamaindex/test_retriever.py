@@ -2,7 +2,7 @@
 
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle, TextNode
 
-from ifc_core._scenario import LATTICE
+from ifc_core.demo import LATTICE
 from llamaindex_ifc import IFCNodePostprocessor, IFCRetriever
 
 from .fakes import BookRetriever

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ifc_core._scenario import DOCUMENTS, REQUESTS
+from ifc_core.demo import DOCUMENTS, REQUESTS
 from llamaindex_ifc._demo import run_agent_request, run_query_engine
 
 from .fakes import AnswerBook, engine
@@ -54,7 +54,7 @@ def test_react_agent(store, ifc, request_, expected):
     from llama_index.core.llms.mock import MockFunctionCallingLLM
     from llama_index.core.tools import FunctionTool
 
-    from ifc_core._scenario import short
+    from ifc_core.demo import short
     from llamaindex_ifc import IFCRetriever, guard_tool, labelled_retriever_tool
 
     outbox = []

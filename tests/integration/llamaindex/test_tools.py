@@ -6,7 +6,7 @@ import pytest
 from llama_index.core.tools import FunctionTool
 
 from ifc_core import IFCViolation
-from ifc_core._scenario import REQUESTS
+from ifc_core.demo import REQUESTS
 from llamaindex_ifc import IFCApprovalRequired, IFCApprovalResponse, IFCViolationEvent, guard_tool, raise_on_violation
 from llamaindex_ifc._demo import hr_agent
 
@@ -24,7 +24,7 @@ def test_approve_pauses_for_a_human(store, ifc, approve):
         async for event in handler.stream_events():
             if isinstance(event, IFCApprovalRequired):
                 asked.append(event)
-                handler.ctx.send_event(IFCApprovalResponse(waiter_id=event.waiter_id, approve=approve))
+                handler.ctx.send_event(IFCApprovalResponse(waiter_id=event.waiter_id, digest=event.digest, approve=approve))
         await handler
 
     asyncio.run(run())

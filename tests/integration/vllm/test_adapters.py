@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from ifc_core import PermissivePropagator
-from ifc_core._scenario import POLICY, QUERY_LABEL
+from ifc_core.demo import POLICY, QUERY_LABEL
 from langchain_ifc import IFCCallbackHandler
 from llamaindex_ifc import IFCEventHandler
 

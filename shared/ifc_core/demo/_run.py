@@ -6,10 +6,10 @@ import sys
 import time
 from typing import TextIO
 
-from ._propagators import ConservativePropagator, PermissivePropagator
+from .._propagators import ConservativePropagator, PermissivePropagator
 from ._scenario import DOCUMENTS, QUERY_LABEL, print_table, short
-from .scoring.hf import HFScorer
-from ._sources import LabelledSource
+from ..scoring.hf import HFScorer
+from .._sources import LabelledSource
 
 QUESTIONS = [
     ("When is the office open?", "The office is open from 9 am to 6 pm, Monday to Friday."),

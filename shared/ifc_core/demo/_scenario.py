@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from ._lattice import Chain, Label, Product
-from ._policy import Policy
-from ._sources import LabelledSource
+from .._lattice import Chain, Label, Product
+from .._policy import Policy
+from .._sources import LabelledSource
 
 __all__ = ["LATTICE", "DOCUMENTS", "POLICY", "QUERY_LABEL", "REQUESTS", "MIXED", "Request", "Outcome", "short",
            "scenario_action", "scenario_store", "print_table", "enforce_table"]
@@ -40,7 +40,8 @@ DOCUMENTS = [
 ]
 
 QUERY_LABEL = _lab("public", "trusted")
-POLICY = Policy(LATTICE, sinks={"send_email": QUERY_LABEL})
+POLICY = Policy(LATTICE, sinks={"send_email": QUERY_LABEL, "search_docs": LATTICE.top},
+                results={"send_email": QUERY_LABEL})  # its replies ("sent to ...") are the application's
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ def scenario_store(client: Any = None, key: Any = None) -> Any:
     import secrets
     import uuid
 
-    from .chroma import LabelledStore
+    from ..chroma import LabelledStore
 
     store = LabelledStore.open(f"ifc-hr-{uuid.uuid4().hex[:8]}", LATTICE, client=client,
                                key=key if key is not None else secrets.token_bytes(32))
