@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from ifc_core import Chain, LabelledSource, PermissivePropagator, Product, Readers, Tags, Tolerance
 from ifc_core._propagators import _Inputs
-from ifc_core._search import search_label
+from ifc_core._search import SearchBudget, search_label
+from ifc_core._spans import ScoreMemo, span_labels
 from ifc_core.scoring import MockScorer
 
 CHAIN = Chain(["public", "internal", "confidential", "secret"])
@@ -60,6 +61,17 @@ def test_exact_pruning_gives_the_full_walks_label(lattice, seed):
     full, pruned = results["none"][0], results["exact"][0]
     assert inputs.query_label.join(full) == inputs.query_label.join(pruned)
     assert set(seen["exact"]) <= set(seen["none"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from([CHAIN, TAGS, READERS, PRODUCT]), st.integers(0, 10**9))
+def test_exact_pruning_gives_every_spans_full_walk_label(lattice, seed):
+    inputs, docs, score = _case(lattice, seed)
+    masks = {"first": np.array([True, False, False]), "rest": np.array([False, True, True])}
+    got = {prune: span_labels(inputs, docs, ScoreMemo(score), Tolerance(lam=0.5), masks, budget=SearchBudget(),
+                              floor=inputs.query_label, prune=prune)
+           for prune in ("none", "exact")}
+    assert set(got["exact"]) == set(masks) and got["exact"] == got["none"]
 
 
 def test_nothing_is_scored_when_every_document_is_at_or_below_the_query():
