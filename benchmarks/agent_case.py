@@ -80,10 +80,12 @@ class Step:
 
     @property
     def calls(self) -> list[dict[str, Any]]:
+        """The step's tool call, as an agent framework gives it."""
         return [{"name": self.tool, "args": self.args, "id": f"call_{self.tool}"}]
 
     @property
     def truth(self) -> Any:
+        """The join of the labels of the sources the content states facts from (public if none)."""
         labels = {s.id: s.label for s in SOURCES} | {t: lab for t, (lab, _) in TOOLS.items()}
         return LATTICE.join_all([PUBLIC, *(labels[n] for n in self.needs)])
 
@@ -107,6 +109,7 @@ POLICY = Policy(LATTICE, sinks={"send_email": PUBLIC}, results={t: lab for t, (l
 
 
 def first_user_turn() -> str:
+    """The first user message: the request and the four sources."""
     return "\n\n".join([REQUEST, *(s.text for s in SOURCES)])
 
 
@@ -130,6 +133,7 @@ def chat(step: int, steps: list[Step] = STEPS) -> list[dict[str, str]]:
 
 
 def tracker(propagator: Propagator) -> FlowTracker:
+    """A tracker for the agent's policy, the request at public."""
     return FlowTracker(propagator, POLICY, query_label=PUBLIC)
 
 

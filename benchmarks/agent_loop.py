@@ -60,6 +60,7 @@ def cached_generation_s(scorer: HFScorer, previous: list[dict[str, str]], chat: 
 
 
 def out_tokens(scorer: HFScorer, step: A.Step) -> int:
+    """Tokens of the step's answer as the labeller sees it (text and rendered tool calls)."""
     return len(scorer.encode(render_tool_calls(step.content, step.calls)))
 
 
@@ -75,6 +76,7 @@ def estimate_runs(scorer: HFScorer, repeat: int) -> list[list[Any]]:
 
 
 def best(runs: list[list[Any]]) -> list[float]:
+    """Per step, the fastest of the runs."""
     return [min(run[i].seconds for run in runs) for i in range(len(runs[0]))]
 
 
@@ -139,6 +141,7 @@ def interleaved(scorer: HFScorer, runs: int, budget: int) -> dict[str, Any]:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
+    """Rows of equal keys as an aligned text table."""
     fmt = lambda v: f"{v:.2f}" if isinstance(v, float) else str(v)  # noqa: E731
     cols = list(rows[0])
     widths = [max(len(c), *(len(fmt(r[c])) for r in rows)) for c in cols]

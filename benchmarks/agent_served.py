@@ -31,6 +31,7 @@ from served import server_arguments, served_scorer  # noqa: E402
 
 
 def served_generation_s(served: VLLMScorer, chat: list[dict[str, str]], n: int, salt: str) -> float:
+    """One generation of `n` tokens on the server (its prefix cache salted per call: nothing reused)."""
     ids = list(served.encode(served.render_chat(chat)))
     payload = {"model": served.model, "prompt": [ids], "max_tokens": n, "min_tokens": n, "temperature": 0,
                "cache_salt": salt}
@@ -40,6 +41,7 @@ def served_generation_s(served: VLLMScorer, chat: list[dict[str, str]], n: int, 
 
 
 def decisions(scorer: Any, key: str) -> list[Any]:
+    """The agent in estimate mode on `scorer`, one run `key`: its decisions."""
     t = A.tracker(PermissivePropagator(scorer))
     out = [x.decision for x in A.run_estimate(t, key)]
     t.finish(key)

@@ -73,6 +73,7 @@ def leave_one_out(scorer: HFScorer, prop: PermissivePropagator, case: EvalCase, 
 
 
 def compare(scorer: HFScorer, cases: list[EvalCase], ours: list[Any], ablations: int, title: str) -> None:
+    """Ours, leave-one-out and ContextCite on `cases`: per-case table, summary and the target."""
     prop = PermissivePropagator(scorer)
     tol = prop.tolerance
     cc = contextcite(scorer, cases, ablations=ablations, batch_size=8, progress=tqdm(total=len(cases), desc=title))

@@ -76,6 +76,7 @@ class RunCache:
 
     @property
     def enabled(self) -> bool:
+        """Whether anything is kept between decisions (a budget above 0)."""
         return self.max_bytes > 0
 
     def entries(self, key: str) -> list[KVEntry]:
@@ -122,6 +123,7 @@ class RunCache:
                 self._bytes -= sum(e.nbytes for e in run)
 
     def clear(self) -> None:
+        """Drop every run's entries (the counters stay)."""
         with self._lock:
             self._runs.clear()
             self._bytes = 0
