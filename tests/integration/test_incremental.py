@@ -125,3 +125,18 @@ def test_enforce_mode_in_a_run_equals_the_uncached_run(scorer, uncached):
         b = b_prop.enforce(query, _parts(step), max_new_tokens=12, id="enforce")
         assert (a.label, a.admitted, a.output) == (b.label, b.admitted, b.output)
     a_prop.forget("enforce")
+
+
+def test_per_argument_labels_in_a_run_equal_the_uncached_ones(scorer, uncached):
+    answer = ANSWERS[3]  # "Zelbrook is the capital, and Ilsa Varn its mayor."
+    spans = {"capital": (0, answer.index(" is")), "mayor": (answer.index("Ilsa"), answer.index(" its"))}
+    query = LabelledSource("q", QUESTION, CONF.bottom)
+    a_prop, b_prop = PermissivePropagator(scorer), PermissivePropagator(uncached)
+    for step in range(3):
+        a = a_prop.label(query, _parts(step), answer, id="spans", spans=spans)
+        b = b_prop.label(query, _parts(step), answer, id="spans", spans=spans)
+        assert a.fallback_reason is None and b.fallback_reason is None
+        assert set(a.spans) == set(spans) and a.spans == b.spans and a.label == b.label
+        if step:
+            assert a.tokens < b.tokens
+    a_prop.forget("spans")
