@@ -133,8 +133,9 @@ def chat(step: int, steps: list[Step] = STEPS) -> list[dict[str, str]]:
 
 
 def tracker(propagator: Propagator) -> FlowTracker:
-    """A tracker for the agent's policy, the request at public."""
-    return FlowTracker(propagator, POLICY, query_label=PUBLIC)
+    """A tracker for the agent's policy, the request at public, the agent's system prompt declared
+    (undeclared system text is ⊤)."""
+    return FlowTracker(propagator, POLICY, query_label=PUBLIC, system_prompts=[SYSTEM])
 
 
 def begin(t: FlowTracker, key: str) -> None:

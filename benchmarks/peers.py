@@ -43,12 +43,14 @@ from ifc_core.eval._synthetic import synthetic_cases  # noqa: E402
 TARGET = 30.0
 
 
-def agent_cases(scorer: HFScorer) -> tuple[list[EvalCase], list[Any]]:
-    """The agent's steps as cases (the parts in the order our decision showed them: its root
-    candidate's), and our decisions of them, made in the run (incremental)."""
+def agent_cases(scorer: HFScorer, n: int = len(A.STEPS)) -> tuple[list[EvalCase], list[Any]]:
+    """The agent's first `n` steps as cases (the parts in the order our decision showed them: its
+    root candidate's), and our decisions of them, made in the run (incremental)."""
     t = A.tracker(PermissivePropagator(scorer))
     cases, decisions = [], []
     for i, step, prompt in A.steps(t, "peers"):
+        if i > n:
+            break
         query, parts, _ = t._inputs("peers", t.account("peers", prompt))
         d = t.label_output("peers", step.content, step.calls, prompt=prompt)
         decisions.append(d)
@@ -108,13 +110,14 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--ablations", type=int, default=64, help="ContextCite's ablations (its default: 64)")
     p.add_argument("--synthetic", type=int, default=8, help="synthetic cases (0: none)")
+    p.add_argument("--agent-steps", type=int, default=len(A.STEPS), help=f"steps of the agent compared (default {len(A.STEPS)})")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     scorer = HFScorer.load()
     print(f"{scorer.model_id} on {scorer.describe()}")
     A.run_estimate(A.tracker(PermissivePropagator(scorer)), "warm-up")
     scorer.run_cache.clear()
-    cases, ours = agent_cases(scorer)
+    cases, ours = agent_cases(scorer, args.agent_steps)
     compare(scorer, cases, ours, args.ablations, "the 6-step agent (ours: incremental, in the run)")
     if args.synthetic:
         synth = synthetic_cases(args.synthetic, seed=16)
