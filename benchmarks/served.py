@@ -15,11 +15,13 @@ HTTP front end and this client. Both in float32. Ratios are printed; run on an i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -106,12 +108,34 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def server_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of the benchmarks that run a vLLM server."""
     p.add_argument("--server-url", help="use this running server (…/v1) instead of starting one")
     p.add_argument("--served-model", default="smollm2")
     p.add_argument("--vllm-python", default=str(ROOT / ".venv-vllm" / "bin" / "python"))
     p.add_argument("--server-cpus", default="0", help="VLLM_CPU_OMP_THREADS_BIND for the started server")
+
+
+@contextlib.contextmanager
+def served_scorer(args: argparse.Namespace) -> Iterator[VLLMScorer]:
+    """A VLLMScorer on `--server-url`, or on a server started here (and stopped after)."""
+    server = None
+    if args.server_url is None:
+        print("starting the vLLM server (about 1.5 min on 2 cores)...", file=sys.stderr)
+        server = VLLMServer(args.vllm_python, cpus=args.server_cpus, log=Path(tempfile.gettempdir()) / "ifc-bench-vllm.log")
+        server.start().wait()
+    url = args.server_url or server.url  # type: ignore[union-attr]
+    try:
+        with VLLMScorer(url, model=args.served_model, timeout=600) as served:
+            yield served
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    server_arguments(p)
     p.add_argument("--threads", type=int, default=1, help="torch threads of the in-process scorer")
     p.add_argument("--device", help="in-process scorer device (default: cuda when available)")
     p.add_argument("--dtype", help="in-process scorer dtype (default: bfloat16 on CUDA, float32 on CPU)")
@@ -121,24 +145,14 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     hf = HFScorer.load(device=args.device, dtype=args.dtype)
-    server = None
-    if args.server_url is None:
-        print("starting the vLLM server (about 1.5 min on 2 cores)...", file=sys.stderr)
-        server = VLLMServer(args.vllm_python, cpus=args.server_cpus, log=Path(tempfile.gettempdir()) / "ifc-bench-vllm.log")
-        server.start().wait()
-    url = args.server_url or server.url  # type: ignore[union-attr]
-    try:
-        with VLLMScorer(url, model=args.served_model, timeout=600) as served:
-            print(f"in-process: {hf.model_id} on {hf.describe()}; served: {served.describe()}"
-                  + (f", engine cpus {args.server_cpus}" if server else ""))
-            label_cost(hf, served, [2], 1)  # warm-up of both
-            print("\nlabel cost (estimate mode, permissive, 4-level chain, 50-token output)")
-            print(table(label_cost(hf, served, [int(x) for x in args.docs.split(",")], args.repeat)))
-            print("\nthroughput: N decisions at once through one server vs one after another in process")
-            print(table(throughput(hf, served, [int(x) for x in args.concurrency.split(",")])))
-    finally:
-        if server is not None:
-            server.stop()
+    with served_scorer(args) as served:
+        print(f"in-process: {hf.model_id} on {hf.describe()}; served: {served.describe()}"
+              + ("" if args.server_url else f", engine cpus {args.server_cpus}"))
+        label_cost(hf, served, [2], 1)  # warm-up of both
+        print("\nlabel cost (estimate mode, permissive, 4-level chain, 50-token output)")
+        print(table(label_cost(hf, served, [int(x) for x in args.docs.split(",")], args.repeat)))
+        print("\nthroughput: N decisions at once through one server vs one after another in process")
+        print(table(throughput(hf, served, [int(x) for x in args.concurrency.split(",")])))
 
 
 if __name__ == "__main__":

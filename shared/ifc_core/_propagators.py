@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import itertools
 import numbers
 import time
 from abc import ABC, abstractmethod
@@ -22,14 +23,16 @@ from ._errors import ConfigurationError, IFCError, ScoringError
 from ._lattice import Label, Lattice
 from ._prompt import ChatPrompt
 from ._record import Candidate, Decision
-from ._search import SearchBudget, Tolerance, search_label, token_view
+from ._run_order import RunOrders
+from ._search import PRUNING, Prune, SearchBudget, Tolerance, search_label, token_view
 from ._spans import ScoreMemo, span_labels, spans_of
-from .scoring.base import Generation, Scorer, ScoringRun
+from .scoring.base import Generation, Scorer, ScoringRun, forget_run, open_run
 from ._sources import LabelledSource
 
 __all__ = ["Propagator", "ConservativePropagator", "PermissivePropagator"]
 
 Output = str | Sequence[int]
+_NAMESPACES = itertools.count(1)
 
 
 class _Inputs:
@@ -69,9 +72,10 @@ class _Inputs:
     def label_of(self, doc: LabelledSource) -> Label:
         return self.labels[doc.id]
 
-    def by_rank(self) -> list[LabelledSource]:
+    def by_rank(self, documents: Sequence[LabelledSource] | None = None) -> list[LabelledSource]:
         """Documents sorted by label rank (stable), so restricted contexts share prompt prefixes."""
-        return sorted(self.documents, key=lambda d: self.lattice.rank(self.label_of(d)))
+        return sorted(self.documents if documents is None else documents,
+                      key=lambda d: self.lattice.rank(self.label_of(d)))
 
 
 class Propagator(ABC):
@@ -88,6 +92,7 @@ class Propagator(ABC):
         checks.instance(lattice, Lattice, "lattice", "a Lattice", optional=True)
         self.lattice = lattice
         self._prompt = prompt
+        self._namespace = f"{type(self).__name__}-{next(_NAMESPACES)}"
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -100,6 +105,20 @@ class Propagator(ABC):
         if self._prompt is None:
             self._prompt = ChatPrompt(self._need_scorer())
         return self._prompt
+
+    def run_key(self, id: str | None) -> str | None:
+        """The scorer's key for the run a decision `id` belongs to (this propagator's own space:
+        two propagators sharing a scorer never share a run's state)."""
+        return None if id is None else f"{self._namespace}/{id}"
+
+    def forget(self, id: str) -> None:
+        """Drop what is kept for run `id` (the scorer's caches). The tracker calls it when it
+        finishes or evicts the run; a later decision of that run starts afresh."""
+        forget_run(self.scorer, f"{self._namespace}/{id}")
+
+    def _order(self, inputs: _Inputs, id: str | None) -> list[LabelledSource]:
+        """The documents in the order the scoring and generation prompts show them."""
+        return inputs.by_rank()
 
     def _need_scorer(self) -> Scorer:
         if self.scorer is None:
@@ -176,7 +195,7 @@ class Propagator(ABC):
         _check_call(max_new_tokens=max_new_tokens, id=id)
         inputs = _Inputs(query, documents, self.lattice)
         scorer = self._need_scorer()
-        docs = inputs.by_rank()
+        docs = self._order(inputs, id)
         spent: list[Any] = []  # generations and scoring runs, for the passes/tokens in the record
         text = ""
         settings = self.settings
@@ -256,34 +275,56 @@ class PermissivePropagator(Propagator):
     output λ-similar (`Tolerance`), and picks among the minimal ones the lowest score (ties: lower
     rank, then the label's JSON text). Scores are memoized by the induced document set.
 
-    `doc_order="label"` (default) shows documents sorted by label rank, so that restricted
-    contexts share prompt prefixes and the KV cache; `"original"` keeps the caller's order.
+    `doc_order` is the order the prompt shows documents in. ``"run"`` (default): sorted by label
+    rank, so that restricted contexts share prompt prefixes and the KV cache; in a run (decisions
+    with the same `id`, as the tracker gives them), the documents an earlier decision showed keep
+    their place and new ones follow, sorted by rank, so that the run's next prompt extends its
+    last one and the scorer pays only for the new tokens. ``"label"``: sorted by rank, always.
+    ``"original"``: the caller's order.
+
+    `prune` (see `search_label`): ``"exact"`` (default) skips only candidates that cannot change
+    the decision's label; ``"monotone"`` also skips every candidate below one that failed (an
+    approximation: fewer contexts scored, possibly a higher label); ``"none"`` walks everything.
     """
 
     name = "permissive"
 
     def __init__(self, scorer: Scorer, *, tolerance: Tolerance | float | None = None,
                  prompt: ChatPrompt | None = None, lattice: Lattice | None = None,
-                 doc_order: Literal["label", "original"] = "label", max_candidates: int = 4096,
-                 budget: SearchBudget | None = None) -> None:
+                 doc_order: Literal["run", "label", "original"] = "run", max_candidates: int = 4096,
+                 budget: SearchBudget | None = None, prune: Prune = "exact") -> None:
         super().__init__(scorer, prompt=prompt, lattice=lattice)
         self.tolerance = Tolerance.of(tolerance)
-        self.doc_order = checks.choice(doc_order, "doc_order", ("label", "original"))
+        self.doc_order = checks.choice(doc_order, "doc_order", ("run", "label", "original"))
+        self.prune = checks.choice(prune, "prune", PRUNING)
         self.max_candidates = checks.whole(max_candidates, "max_candidates")
         self.budget = SearchBudget.of(budget, max_candidates)
+        self._orders = RunOrders()
 
     @property
     def settings(self) -> dict[str, Any]:
-        return {**self.tolerance.settings, "doc_order": self.doc_order, "budget": vars(self.budget)}
+        return {**self.tolerance.settings, "doc_order": self.doc_order, "prune": self.prune,
+                "budget": vars(self.budget)}
+
+    def forget(self, id: str) -> None:
+        super().forget(id)
+        self._orders.forget(id)
+
+    def _order(self, inputs: _Inputs, id: str | None) -> list[LabelledSource]:
+        if self.doc_order == "original":
+            return list(inputs.documents)
+        if self.doc_order == "run" and id is not None:
+            return self._orders.order(id, inputs)
+        return inputs.by_rank()
 
     def label(self, query: LabelledSource, documents: Sequence[LabelledSource], output: Output,
               *, id: str | None = None, spans: Mapping[str, tuple[int, int]] | None = None) -> Decision:
         def admit(inputs: _Inputs, text: str, ids: tuple[int, ...] | None, spent: list[Any]) -> tuple[Any, ...]:
             scorer = self._need_scorer()
-            run = scorer.run(ids if ids is not None else scorer.encode(text))
+            run = open_run(scorer, ids if ids is not None else scorer.encode(text), self.run_key(id))
             spent.append(run)
-            docs = inputs.by_rank() if self.doc_order == "label" else inputs.documents
-            return self._search(inputs, docs, run, None, spans_of(spans, scorer, run.output_ids, text, inputs.notes))
+            return self._search(inputs, self._order(inputs, id), run, None,
+                                spans_of(spans, scorer, run.output_ids, text, inputs.notes))
 
         return self._estimate(query, documents, output, id, admit)
 
@@ -291,7 +332,7 @@ class PermissivePropagator(Propagator):
                 max_new_tokens: int = 128, id: str | None = None) -> Decision:
         def admit(inputs: _Inputs, docs: list[LabelledSource], prompt: tuple[int, ...],
                   gen: Generation, spent: list[Any]) -> tuple[Any, ...]:
-            run = self._need_scorer().run(gen.ids)
+            run = open_run(self._need_scorer(), gen.ids, self.run_key(id))
             spent.append(run)
             return self._search(inputs, docs, run, (prompt, gen))
 
@@ -308,11 +349,13 @@ class PermissivePropagator(Propagator):
         view = token_view(self.prompt, self._need_scorer().decode, inputs.query.text, docs, run.output_ids)
         memo = ScoreMemo(score, known)  # shared with the spans' searches
         found = search_label(inputs, docs, memo, self.tolerance, self.max_candidates, known,
-                             budget=self.budget, view=view, notes=inputs.notes)
+                             budget=self.budget, view=view, notes=inputs.notes, floor=inputs.query_label,
+                             prune=self.prune)
         if not masks:
             return found
         return (*found, span_labels(inputs, docs, memo, self.tolerance, masks, budget=self.budget,
-                                    max_candidates=self.max_candidates, view=view))
+                                    max_candidates=self.max_candidates, view=view, floor=inputs.query_label,
+                                    prune=self.prune))
 
 
 def _check_call(*, output: Any = "", max_new_tokens: Any = 1, id: Any = None) -> None:

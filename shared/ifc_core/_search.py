@@ -11,11 +11,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from ._checks import instance, number, whole
+from ._checks import choice, instance, number, whole
 from ._errors import ScoringError, SearchBudgetError
 from ._lattice import Label, Lattice
 from ._record import Candidate
@@ -25,10 +25,12 @@ if TYPE_CHECKING:
     from ._propagators import _Inputs
     from ._sources import LabelledSource
 
-__all__ = ["CRITERIA", "SearchBudget", "SearchBudgetError", "TokenView", "Tolerance", "candidate_labels",
-           "exhaustive_label", "lower_covers", "search_label", "token_view"]
+__all__ = ["CRITERIA", "PRUNING", "Prune", "SearchBudget", "SearchBudgetError", "TokenView", "Tolerance",
+           "candidate_labels", "exhaustive_label", "lower_covers", "search_label", "token_view"]
 
 Score = Callable[[list[frozenset[str]]], Sequence[np.ndarray]]
+Prune = Literal["exact", "monotone", "none"]
+PRUNING: tuple[str, ...] = ("exact", "monotone", "none")
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,8 @@ class _Walk:
 def search_label(inputs: _Inputs, docs: list[LabelledSource], score: Score, tolerance: Tolerance,
                  max_candidates: int | None = None, known: dict[frozenset[str], np.ndarray] | None = None,
                  *, budget: SearchBudget | None = None, view: TokenView | None = None,
-                 notes: list[str] | None = None) -> tuple[Label, list[str], list[Candidate]]:
+                 notes: list[str] | None = None, floor: Label | None = None,
+                 prune: Prune = "exact") -> tuple[Label, list[str], list[Candidate]]:
     """The label search of method.md, step 4, for any scorer of document sets.
 
     `score(sets)` returns the per-token log-probabilities of the output given each set of document
@@ -170,16 +173,38 @@ def search_label(inputs: _Inputs, docs: list[LabelledSource], score: Score, tole
     a lower passing one); among those, the lowest score (ties: lower rank, then the label's JSON
     text). `view` gives the criterion the output's tokens; `notes` receives what the record
     should say about the scorer's limits. Returns (label, admitted ids, candidate records).
+
+    Pruning, with `floor` the label the output gets whatever is chosen (the query's): ``"exact"``
+    skips the candidates that cannot change the decision's label `floor ⊔ L*`. By monotonicity of
+    the join, every label at or below the floor gives the floor: when all documents are at or
+    below it nothing is scored, and the walk stops when its whole frontier is at or below it and
+    every passing label above it has a passing label below (the chosen label is then at or below
+    the floor, with or without the rest of the walk). The label is exactly the full walk's; the
+    admitted documents may differ among those at or below the floor, which cannot raise it.
+    ``"monotone"`` (an approximation, opt-in) also skips every candidate below a label that
+    failed, as if withholding more could never make the output more likely. ``"none"``: the full
+    walk.
     """
+    choice(prune, "prune", PRUNING)
+    floor = None if prune == "none" else floor
+    present = inputs.lattice.join_all([inputs.label_of(d) for d in docs])
+    if floor is not None and present <= floor:
+        if notes is not None:
+            notes.append("every document's label is at or below the query's: nothing to withhold, nothing scored")
+        return present, [d.id for d in inputs.documents], []
     walk = _Walk(inputs, docs, score, tolerance, SearchBudget.of(budget, max_candidates), known, view)
     walk.record(walk.root)
     frontier, visited = [walk.root], {walk.root}
-    while frontier:
+    failed: list[Label] = []
+    while frontier and not (floor is not None and _decided(walk, frontier, floor)):
         covers = {lab: lower_covers(lab, walk.cands) for lab in frontier}
+        if prune == "monotone":
+            covers = {lab: [c for c in cs if not any(c < f for f in failed)] for lab, cs in covers.items()}
         walk.need([c for cs in covers.values() for c in cs])
         nxt: list[Label] = []
         for lab in frontier:
             similar = [c for c in covers[lab] if walk.record(c).similar]
+            failed.extend(c for c in covers[lab] if c not in similar)
             nxt.extend(c for c in similar if c not in visited)
             visited.update(similar)
         frontier = nxt
@@ -187,6 +212,15 @@ def search_label(inputs: _Inputs, docs: list[LabelledSource], score: Score, tole
     if notes is not None:
         notes.extend(scorer_limit_notes(result[2], view))
     return result
+
+
+def _decided(walk: _Walk, frontier: list[Label], floor: Label) -> bool:
+    """Whether the decision's label is the floor whatever the rest of the walk finds: the frontier
+    is at or below the floor, and no passing label above the floor can be minimal."""
+    if not all(f <= floor for f in frontier):
+        return False
+    passed = [lab for lab, c in walk.seen.items() if c.similar]
+    return all(lab <= floor or any(p < lab for p in passed) for lab in passed)
 
 
 def exhaustive_label(inputs: _Inputs, docs: list[LabelledSource], score: Score, tolerance: Tolerance,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._lattice import Label
-from ._search import SearchBudget, Tolerance, TokenView, search_label
+from ._search import Prune, SearchBudget, Tolerance, TokenView, search_label
 
 if TYPE_CHECKING:
     from ._propagators import _Inputs
@@ -74,10 +74,12 @@ def _masked(view: TokenView | None, mask: np.ndarray) -> TokenView | None:
 
 def span_labels(inputs: _Inputs, docs: list[LabelledSource], memo: ScoreMemo, tolerance: Tolerance,
                 masks: Mapping[str, np.ndarray], *, budget: SearchBudget, max_candidates: int | None = None,
-                view: TokenView | None = None) -> dict[str, Label]:
+                view: TokenView | None = None, floor: Label | None = None, prune: Prune = "exact"
+                ) -> dict[str, Label]:
     """The label of each span: the query's label joined with the search's label over the span's
     tokens. A span with no token of its own gets none (its call's label applies); a span whose
-    search fails gets the conservative label, and the decision's notes say why."""
+    search fails gets the conservative label, and the decision's notes say why. `floor` and
+    `prune` as in `search_label` (the floor is the query's label, joined into every span's)."""
     labels: dict[str, Label] = {}
     for name, mask in masks.items():
         if not mask.any():
@@ -85,7 +87,7 @@ def span_labels(inputs: _Inputs, docs: list[LabelledSource], memo: ScoreMemo, to
         score, known = memo.restricted(mask)
         try:
             best, _, _ = search_label(inputs, docs, score, tolerance, max_candidates, known, budget=budget,
-                                      view=_masked(view, mask))
+                                      view=_masked(view, mask), floor=floor, prune=prune)
         except Exception as exc:  # fail closed, for this span
             inputs.notes.append(f"span {name}: {type(exc).__name__}: {exc}; it carries the conservative label")
             labels[name] = inputs.conservative

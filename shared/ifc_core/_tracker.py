@@ -132,14 +132,18 @@ class FlowTracker(Labelling, CallChecks):
         Beyond `max_runs`, the oldest *finished* runs are forgotten. A run still going is never
         forgotten, since its next output would be labelled without the sources it saw.
         """
+        evicted: list[Hashable] = []
         with self._lock:
             st = self._runs.get(key)
             if st is None:
                 st = self._runs[key] = RunState()
                 excess = len(self._runs) - self.max_runs
-                for old in [k for k, v in self._runs.items() if v.finished][:max(excess, 0)]:
+                evicted = [k for k, v in self._runs.items() if v.finished][:max(excess, 0)]
+                for old in evicted:
                     del self._runs[old]
-            return st
+        for old in evicted:  # the propagator's per-run state (the scorer's KV caches) goes with the run
+            self.propagator.forget(str(old))
+        return st
 
     def get(self, key: Hashable) -> RunState | None:
         """The state of run `key` if it is held (read-only use: creates nothing)."""
@@ -172,6 +176,7 @@ class FlowTracker(Labelling, CallChecks):
         with self._lock:
             if key in self._runs:
                 self._runs[key].finished = True
+        self.propagator.forget(str(key))
 
     def runs(self) -> list[tuple[Hashable, RunState]]:
         """Every run still held, oldest first, with its state."""
@@ -181,7 +186,9 @@ class FlowTracker(Labelling, CallChecks):
     def end(self, key: Hashable) -> RunState | None:
         """Forget run `key`; returns its final state."""
         with self._lock:
-            return self._runs.pop(key, None)
+            st = self._runs.pop(key, None)
+        self.propagator.forget(str(key))
+        return st
 
     def set_query(self, key: Hashable, text: str) -> None:
         """The user's request of run `key` (also a text of known origin)."""

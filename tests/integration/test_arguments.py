@@ -22,14 +22,20 @@ POLICY = Policy(LAT, sinks={"send_email": {"conf": "internal", "integrity": "unt
                 arguments={"send_email": {"to": PUBLIC}}, results={"fetch_page": WEB})
 
 
+FETCH = {"name": "fetch_page", "args": {"url": "https://acme.example/contact"}, "id": "p1"}
+
+
 def labelled_call(prop, request, to):
     t = FlowTracker(prop, POLICY, query_label=PUBLIC)
     t.begin("run", [request])
-    fetch = {"name": "fetch_page", "args": {"url": "acme.example/contact"}, "id": "p1"}
-    t.label_output("run", "", [fetch], prompt=[PromptMessage("user", request)])  # the call the page answers
-    t.add_source("run", LabelledSource("memo", MEMO, INTERNAL))
+    # the agent's first step fetches the page (from the request alone: public); the page's text
+    # is bound to that call and joined with its label
+    first = t.label_output("run", "", [FETCH], prompt=[PromptMessage("user", request)])
+    assert first.label == PUBLIC
     t.add_tool_result("run", "fetch_page", PAGE, "p1")
-    prompt = [PromptMessage("user", f"{request}\n\n{MEMO}"), PromptMessage("assistant", "", tool_calls=(fetch,)),
+    t.add_source("run", LabelledSource("memo", MEMO, INTERNAL))
+    prompt = [PromptMessage("user", f"{request}\n\n{MEMO}"),
+              PromptMessage("assistant", "", tool_calls=(FETCH,)),
               PromptMessage("tool", PAGE, tool_name="fetch_page", tool_call_id="p1")]
     call = {"name": "send_email", "args": {"to": to, "body": "The Q3 budget is 4.2 million dollars."}, "id": "e1"}
     decision = t.label_output("run", "", [call], prompt=prompt)

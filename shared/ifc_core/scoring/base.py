@@ -23,7 +23,7 @@ import numpy as np
 from .. import _checks as checks
 from .._errors import ScoringError
 
-__all__ = ["Scorer", "ScoringRun", "Generation", "HiddenStates"]
+__all__ = ["Scorer", "ScoringRun", "Generation", "HiddenStates", "open_run", "forget_run"]
 
 Message = Mapping[str, str]
 
@@ -87,8 +87,13 @@ class Scorer(Protocol):
     def render_chat(self, messages: Sequence[Message]) -> str:
         """The chat template applied to `messages`, with the assistant turn opened, as text."""
 
-    def run(self, output_ids: Sequence[int]) -> ScoringRun:
-        """A scoring run for one fixed output; see `ScoringRun.score`."""
+    def run(self, output_ids: Sequence[int], *, key: str | None = None) -> ScoringRun:
+        """A scoring run for one fixed output; see `ScoringRun.score`. `key` names the run (an
+        agent's conversation) the output belongs to: a backend may keep state per key that makes
+        the run's next decisions cheaper, never different (the HF scorer's KV caches)."""
+
+    def forget(self, key: str) -> None:
+        """Drop whatever is kept for run `key` (the tracker calls it when a run ends)."""
 
     def generate(self, context_ids: Sequence[int], max_new_tokens: int = 128) -> Generation:
         """Greedy decoding from `context_ids`; stops at the model's stop token."""
@@ -151,6 +156,20 @@ class ScoringRun(ABC):
     @abstractmethod
     def _score(self, contexts: list[tuple[int, ...]]) -> Sequence[Any]:
         """One array of per-token log-probabilities per context, in order."""
+
+
+def open_run(scorer: Scorer, output_ids: Sequence[int], key: str | None = None) -> ScoringRun:
+    """`scorer.run(output_ids, key=key)`; a scorer written before run keys (no `forget`) gets no key."""
+    if key is not None and callable(getattr(scorer, "forget", None)):
+        return scorer.run(output_ids, key=key)
+    return scorer.run(output_ids)
+
+
+def forget_run(scorer: Scorer | None, key: str) -> None:
+    """`scorer.forget(key)` when the scorer keeps anything per run."""
+    forget = getattr(scorer, "forget", None)
+    if callable(forget):
+        forget(key)
 
 
 def check_window(scorer: Scorer, context_ids: Sequence[int], max_new_tokens: int) -> None:

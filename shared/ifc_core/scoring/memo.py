@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import _checks as checks
-from .base import Generation, HiddenStates, Message, Scorer, ScoringRun
+from .base import Generation, HiddenStates, Message, Scorer, ScoringRun, forget_run, open_run
 
 __all__ = ["MemoScorer"]
 
@@ -50,23 +50,27 @@ class MemoScorer:
     def generate(self, context_ids: Sequence[int], max_new_tokens: int = 128) -> Generation:
         return self.inner.generate(context_ids, max_new_tokens)
 
-    def run(self, output_ids: Sequence[int]) -> ScoringRun:
-        return _MemoRun(self, output_ids)
+    def run(self, output_ids: Sequence[int], *, key: str | None = None) -> ScoringRun:
+        return _MemoRun(self, output_ids, key)
+
+    def forget(self, key: str) -> None:
+        forget_run(self.inner, key)
 
 
 class _MemoRun(ScoringRun):
     scorer: MemoScorer
 
-    def __init__(self, scorer: MemoScorer, output_ids: Sequence[int]) -> None:
+    def __init__(self, scorer: MemoScorer, output_ids: Sequence[int], key: str | None = None) -> None:
         super().__init__(scorer, output_ids)
         self._inner: ScoringRun | None = None
+        self._key = key
 
     def seed(self, context_ids: Sequence[int], generation: Generation) -> np.ndarray:
         return self._run().seed(context_ids, generation)
 
     def _run(self) -> ScoringRun:
         if self._inner is None:
-            self._inner = self.scorer.inner.run(self.output_ids)
+            self._inner = open_run(self.scorer.inner, self.output_ids, self._key)
         return self._inner
 
     def _score(self, contexts: list[tuple[int, ...]]) -> list[Any]:

@@ -32,7 +32,8 @@ class MockScorer:
     `logprobs` returns one float (the same for every output token) or one per output token; it
     may raise, or return NaN or the wrong number of values, to exercise the fail-closed paths.
     `reply(context)` is the text `generate` produces (default: an empty answer).
-    `calls` counts the `logprobs` calls, `contexts` records every scored context's text.
+    `calls` counts the `logprobs` calls, `contexts` records every scored context's text; `keys`
+    and `forgotten` record the run keys of `run` and `forget`.
     """
 
     def __init__(self, logprobs: LogProbs, *, reply: Callable[[str], str] | None = None,
@@ -50,6 +51,8 @@ class MockScorer:
         self.hidden_states = None
         self.calls = 0
         self.contexts: list[str] = []
+        self.keys: list[str | None] = []  # the run key of every run opened
+        self.forgotten: list[str] = []  # every key forget() was called with
         self._vocab: dict[str, int] = {}
         self._words: list[str] = []
         self._lock = threading.Lock()
@@ -75,8 +78,15 @@ class MockScorer:
     def describe(self) -> str:
         return "mock scorer (no model)"
 
-    def run(self, output_ids: Sequence[int]) -> ScoringRun:
+    def run(self, output_ids: Sequence[int], *, key: str | None = None) -> ScoringRun:
+        with self._lock:
+            self.keys.append(key)
         return _MockRun(self, output_ids)
+
+    def forget(self, key: str) -> None:
+        """Records `key` in `forgotten` (a mock keeps nothing per run)."""
+        with self._lock:
+            self.forgotten.append(key)
 
     def generate(self, context_ids: Sequence[int], max_new_tokens: int = 128) -> Generation:
         check_window(self, context_ids, max_new_tokens)

@@ -220,9 +220,13 @@ class VLLMScorer:
     def describe(self) -> str:
         return f"vLLM server {self.base_url} (model {self.model})"
 
-    def run(self, output_ids: Sequence[int]) -> ScoringRun:
-        """A scoring run for one fixed output; see `ScoringRun.score`."""
+    def run(self, output_ids: Sequence[int], *, key: str | None = None) -> ScoringRun:
+        """A scoring run for one fixed output; see `ScoringRun.score`. `key` is accepted and
+        unused: the server cannot reuse a prefix for prompt log-probabilities."""
         return _VLLMRun(self, output_ids)
+
+    def forget(self, key: str) -> None:
+        """Nothing is kept per run."""
 
     def generate(self, context_ids: Sequence[int], max_new_tokens: int = 128) -> Generation:
         """Greedy decoding on the server from `context_ids`; stops at the model's stop token."""
