@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ifc_core import LabelledSource, Readers, Tags, Tolerance
-from ifc_core._propagators import _Inputs
+from ifc_core._inputs import DecisionInputs
 from ifc_core._search import SearchBudget, SearchBudgetError, candidate_labels, search_label
 
 
@@ -55,7 +55,7 @@ def main() -> None:
             except SearchBudgetError:
                 count = f"> {budget.max_candidates}"
             enumerate_s = time.perf_counter() - start
-            inputs = _Inputs(LabelledSource("q", "?", lattice.bottom), docs, lattice)
+            inputs = DecisionInputs(LabelledSource("q", "?", lattice.bottom), docs, lattice)
             scored: list[frozenset[str]] = []
 
             def score(sets, scored=scored):

@@ -40,7 +40,10 @@ from ._lattice import Chain, Label, Lattice, Product, Readers, Tags, as_label, l
 from ._model import EMBEDDED_MODEL, embedded_model_path
 from ._policy import FlowCheck, Policy
 from ._prompt import DEFAULT_SYSTEM, ChatPrompt, Prompt
-from ._propagators import ConservativePropagator, PermissivePropagator, Propagator
+from ._conservative import ConservativePropagator
+from ._inputs import DecisionInputs
+from ._permissive import PermissivePropagator
+from ._propagators import Propagator
 from ._record import AuditLog, Candidate, Decision
 from ._registry import PROPAGATORS, make_propagator, resolve_propagator
 from .scoring import Generation, HFScorer, MockScorer, Scorer, ScoringRun, VLLMScorer
@@ -65,6 +68,7 @@ __all__ = [
     "DECISIONS",
     "DEFAULT_SYSTEM",
     "Decision",
+    "DecisionInputs",
     "DocumentView",
     "EMBEDDED_MODEL",
     "FlowCheck",

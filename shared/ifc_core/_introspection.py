@@ -13,7 +13,8 @@ from typing import Any
 
 from . import _checks as checks
 from ._errors import ScoringError
-from ._propagators import Output, Propagator, _Inputs
+from ._inputs import DecisionInputs, Output
+from ._propagators import Propagator
 from ._record import Decision
 from ._sources import LabelledSource
 
@@ -63,7 +64,7 @@ class IntrospectionPropagator(Propagator):
     def settings(self) -> dict[str, Any]:
         return {"max_reply_tokens": self.max_reply_tokens}
 
-    def _admit(self, inputs: _Inputs, docs: Sequence[LabelledSource], answer: str, spent: list[Any]) -> tuple[Any, ...]:
+    def _admit(self, inputs: DecisionInputs, docs: Sequence[LabelledSource], answer: str, spent: list[Any]) -> tuple[Any, ...]:
         scorer = self._need_scorer()
         question = f"{inputs.query.text.strip()}\n\nAnswer: {answer.strip()}\n\n{INSTRUCTION}"
         reply = scorer.generate(self.prompt.build(question, docs).ids, self.max_reply_tokens)

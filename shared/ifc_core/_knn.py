@@ -21,7 +21,8 @@ from ._errors import ScoringError
 from ._knn_store import KNNDatastore, hidden_states_of
 from ._lattice import Label, Lattice
 from ._prompt import ChatPrompt
-from ._propagators import Output, Propagator, _Inputs
+from ._inputs import DecisionInputs, Output
+from ._propagators import Propagator
 from ._search import SearchBudget, Tolerance, search_label
 from ._spans import ScoreMemo, span_labels, spans_of
 from ._record import Candidate, Decision
@@ -94,7 +95,7 @@ class KNNLMPropagator(Propagator):
                 "generation_alpha": self.generation_alpha, "generation_temperature": self.generation_temperature,
                 "datastore": "persistent" if self.datastore is not None else "per-request"}
 
-    def datastore_for(self, inputs: _Inputs, docs: Sequence[LabelledSource]) -> tuple[KNNDatastore, int, int]:
+    def datastore_for(self, inputs: DecisionInputs, docs: Sequence[LabelledSource]) -> tuple[KNNDatastore, int, int]:
         """The store holding exactly `docs`: the persistent one restricted to them when it covers
         them (same text, same model, a tag no higher than the label given now), else a fresh exact
         store. Returns (store, model passes, tokens) spent encoding."""
@@ -112,7 +113,7 @@ class KNNLMPropagator(Propagator):
 
     def label(self, query: LabelledSource, documents: Sequence[LabelledSource], output: Output,
               *, id: str | None = None, spans: Mapping[str, tuple[int, int]] | None = None) -> Decision:
-        def admit(inputs: _Inputs, text: str, ids: tuple[int, ...] | None, spent: list[Any]) -> tuple[Any, ...]:
+        def admit(inputs: DecisionInputs, text: str, ids: tuple[int, ...] | None, spent: list[Any]) -> tuple[Any, ...]:
             scorer = self._need_scorer()
             y = ids if ids is not None else scorer.encode(text)
             if not y:
@@ -128,7 +129,7 @@ class KNNLMPropagator(Propagator):
 
     def enforce(self, query: LabelledSource, documents: Sequence[LabelledSource], *,
                 max_new_tokens: int = 128, id: str | None = None) -> Decision:
-        def admit(inputs: _Inputs, docs: list[LabelledSource], context: tuple[int, ...],
+        def admit(inputs: DecisionInputs, docs: list[LabelledSource], context: tuple[int, ...],
                   gen: _KNNGeneration, spent: list[Any]) -> tuple[Any, ...]:
             store, passes, tokens = self.datastore_for(inputs, docs)  # encodings cached by _generate
             spent.append(_Pass(passes, tokens))
@@ -136,7 +137,7 @@ class KNNLMPropagator(Propagator):
 
         return self._safety_wrapper(query, documents, max_new_tokens, id, admit)
 
-    def _search(self, inputs: _Inputs, store: KNNDatastore, queries: Any, lm: np.ndarray,
+    def _search(self, inputs: DecisionInputs, store: KNNDatastore, queries: Any, lm: np.ndarray,
                 targets: np.ndarray, masks: Mapping[str, np.ndarray] | None = None) -> tuple[Any, ...]:
         def score(sets: list[frozenset[str]]) -> list[np.ndarray]:
             return [self._mix(store.restricted(s).search(queries, self.k), lm, targets) for s in sets]
@@ -165,7 +166,7 @@ class KNNLMPropagator(Propagator):
         spent.append(_Pass(1, len(context) + len(y) - 1))
         return hidden, lm
 
-    def _generate(self, inputs: _Inputs, docs: list[LabelledSource], max_new_tokens: int
+    def _generate(self, inputs: DecisionInputs, docs: list[LabelledSource], max_new_tokens: int
                   ) -> tuple[tuple[int, ...], Generation]:
         """Greedy decoding from the question alone, under the interpolated distribution with the
         datastore holding exactly `docs`."""

@@ -10,7 +10,9 @@ from ._errors import ConfigurationError
 from ._introspection import IntrospectionPropagator
 from ._knn import KNNLMPropagator
 from ._lattice import Lattice
-from ._propagators import ConservativePropagator, PermissivePropagator, Propagator
+from ._conservative import ConservativePropagator
+from ._permissive import PermissivePropagator
+from ._propagators import Propagator
 from .scoring.base import Scorer
 from .scoring.hf import HFScorer
 

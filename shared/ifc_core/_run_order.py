@@ -13,8 +13,9 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
+from ._inputs import DecisionInputs
+
 if TYPE_CHECKING:
-    from ._propagators import _Inputs
     from ._sources import LabelledSource
 
 __all__ = ["RunOrders"]
@@ -29,7 +30,7 @@ class RunOrders:
         self._runs: OrderedDict[str, dict[str, int]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def order(self, key: str, inputs: _Inputs) -> list[LabelledSource]:
+    def order(self, key: str, inputs: DecisionInputs) -> list[LabelledSource]:
         """The documents an earlier decision of run `key` showed, in that order, then the new
         ones sorted by label rank: the run's next prompt extends its last one."""
         with self._lock:

@@ -17,12 +17,12 @@ import numpy as np
 
 from ._checks import choice, instance, number, whole
 from ._errors import ScoringError, SearchBudgetError
+from ._inputs import DecisionInputs
 from ._lattice import Label, Lattice
 from ._record import Candidate
 from ._tolerance import CRITERIA, TokenView, Tolerance, content_mask, token_view
 
 if TYPE_CHECKING:
-    from ._propagators import _Inputs
     from ._sources import LabelledSource
 
 __all__ = ["CRITERIA", "PRUNING", "Prune", "SearchBudget", "SearchBudgetError", "TokenView", "Tolerance",
@@ -99,7 +99,7 @@ def lower_covers(label: Label, candidates: Sequence[Label]) -> list[Label]:
 class _Walk:
     """Scores, records and the budget of one search (shared by the walk and the exhaustive labeller)."""
 
-    def __init__(self, inputs: _Inputs, docs: list[LabelledSource], score: Score, tolerance: Tolerance,
+    def __init__(self, inputs: DecisionInputs, docs: list[LabelledSource], score: Score, tolerance: Tolerance,
                  budget: SearchBudget, known: dict[frozenset[str], np.ndarray] | None,
                  view: TokenView | None) -> None:
         self.inputs, self.docs, self._score, self.tolerance = inputs, docs, score, tolerance
@@ -158,7 +158,7 @@ class _Walk:
         return best, admitted, list(self.seen.values())
 
 
-def search_label(inputs: _Inputs, docs: list[LabelledSource], score: Score, tolerance: Tolerance,
+def search_label(inputs: DecisionInputs, docs: list[LabelledSource], score: Score, tolerance: Tolerance,
                  max_candidates: int | None = None, known: dict[frozenset[str], np.ndarray] | None = None,
                  *, budget: SearchBudget | None = None, view: TokenView | None = None,
                  notes: list[str] | None = None, floor: Label | None = None,
@@ -223,7 +223,7 @@ def _decided(walk: _Walk, frontier: list[Label], floor: Label) -> bool:
     return all(lab <= floor or any(p < lab for p in passed) for lab in passed)
 
 
-def exhaustive_label(inputs: _Inputs, docs: list[LabelledSource], score: Score, tolerance: Tolerance,
+def exhaustive_label(inputs: DecisionInputs, docs: list[LabelledSource], score: Score, tolerance: Tolerance,
                      budget: SearchBudget | None = None, known: dict[frozenset[str], np.ndarray] | None = None,
                      view: TokenView | None = None) -> tuple[Label, list[str], list[Candidate]]:
     """The reference labeller: every candidate label scored, the same criterion and choice rule.

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._inputs import DecisionInputs
 from ._lattice import Label
 from ._search import Prune, SearchBudget, Tolerance, TokenView, search_label
 
 if TYPE_CHECKING:
-    from ._propagators import _Inputs
     from ._sources import LabelledSource
 
 __all__ = ["ScoreMemo", "span_labels", "token_masks"]
@@ -72,7 +72,7 @@ def _masked(view: TokenView | None, mask: np.ndarray) -> TokenView | None:
     return replace(view, output_ids=tuple(view.output_ids[i] for i in keep), pieces=tuple(view.pieces[i] for i in keep))
 
 
-def span_labels(inputs: _Inputs, docs: list[LabelledSource], memo: ScoreMemo, tolerance: Tolerance,
+def span_labels(inputs: DecisionInputs, docs: list[LabelledSource], memo: ScoreMemo, tolerance: Tolerance,
                 masks: Mapping[str, np.ndarray], *, budget: SearchBudget, max_candidates: int | None = None,
                 view: TokenView | None = None, floor: Label | None = None, prune: Prune = "exact"
                 ) -> dict[str, Label]:

@@ -113,9 +113,9 @@ def test_a_store_is_not_used_for_changed_text_or_a_lower_label_now(scorer, docum
 
 
 def prop_inputs(query, documents):
-    from ifc_core._propagators import _Inputs
+    from ifc_core._inputs import DecisionInputs
 
-    return _Inputs(query, documents, None)
+    return DecisionInputs(query, documents, None)
 
 
 def spied(prop):

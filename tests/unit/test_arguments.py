@@ -130,10 +130,10 @@ def test_tokens_that_do_not_decode_to_the_text_give_no_spans():
 
 
 def test_a_span_whose_search_fails_gets_the_conservative_label():
-    from ifc_core._propagators import _Inputs
+    from ifc_core._inputs import DecisionInputs
 
     docs = [LabelledSource("budget", BUDGET, INTERNAL), LabelledSource("page", PAGE, WEB)]
-    inputs = _Inputs(LabelledSource("q", REQUEST, PUBLIC), docs, LAT)
+    inputs = DecisionInputs(LabelledSource("q", REQUEST, PUBLIC), docs, LAT)
 
     def score(sets):
         raise RuntimeError("scorer down")

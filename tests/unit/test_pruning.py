@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ifc_core import Chain, LabelledSource, PermissivePropagator, Product, Readers, Tags, Tolerance
-from ifc_core._propagators import _Inputs
+from ifc_core._inputs import DecisionInputs
 from ifc_core._search import SearchBudget, search_label
 from ifc_core._spans import ScoreMemo, span_labels
 from ifc_core.scoring import MockScorer
@@ -42,7 +42,7 @@ def _case(lattice, seed):
                 values[s] = np.full(3, -1.0 - rng.random() * 0.1 if rng.random() < 0.6 else -6.0)
         return [values[s] for s in sets]
 
-    return _Inputs(query, docs, lattice), docs, score
+    return DecisionInputs(query, docs, lattice), docs, score
 
 
 @settings(max_examples=300, deadline=None)
@@ -76,7 +76,7 @@ def test_exact_pruning_gives_every_spans_full_walk_label(lattice, seed):
 
 def test_nothing_is_scored_when_every_document_is_at_or_below_the_query():
     docs = [LabelledSource("a", "x", CHAIN.label("public")), LabelledSource("b", "y", CHAIN.label("internal"))]
-    inputs = _Inputs(LabelledSource("q", "?", CHAIN.label("confidential")), docs, CHAIN)
+    inputs = DecisionInputs(LabelledSource("q", "?", CHAIN.label("confidential")), docs, CHAIN)
     calls = []
     notes: list[str] = []
     label, admitted, cands = search_label(inputs, docs, lambda sets: calls.extend(sets) or [], Tolerance(),
@@ -87,7 +87,7 @@ def test_nothing_is_scored_when_every_document_is_at_or_below_the_query():
 
 def test_the_chain_walk_stops_at_the_query_label():
     docs = [LabelledSource(lvl, lvl, CHAIN.label(lvl)) for lvl in CHAIN.levels]
-    inputs = _Inputs(LabelledSource("q", "?", CHAIN.label("internal")), docs, CHAIN)
+    inputs = DecisionInputs(LabelledSource("q", "?", CHAIN.label("internal")), docs, CHAIN)
     scored = {}
     for prune in ("none", "exact"):
         sets: list = []
@@ -102,7 +102,7 @@ def test_monotone_pruning_is_opt_in_and_skips_below_a_failure():
     # tags: the root {a,b} passes, {a} (document a alone) fails, {b} passes; ∅ is below {a}, which
     # failed, so "monotone" skips it although it would pass
     docs = [LabelledSource("a", "A", TAGS.label(["a"])), LabelledSource("b", "B", TAGS.label(["b"]))]
-    inputs = _Inputs(LabelledSource("q", "?", TAGS.bottom), docs, TAGS)
+    inputs = DecisionInputs(LabelledSource("q", "?", TAGS.bottom), docs, TAGS)
 
     def score(sets):
         return [np.full(2, -6.0 if s == frozenset({"a"}) else -1.0) for s in sets]

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ifc_core import Chain, FlowTracker, LabelledSource, PermissivePropagator, Policy
-from ifc_core._propagators import _Inputs
+from ifc_core._inputs import DecisionInputs
 from ifc_core.scoring import MockScorer
 from ifc_core.scoring.base import open_run
 from ifc_core.scoring.hf_cache import KVEntry, RunCache, common_prefix
@@ -59,16 +59,16 @@ def test_the_run_order_extends_the_last_prompt():
     q = LabelledSource("q", "?", CONF.bottom)
     a, b = LabelledSource("a", "A", CONF.label("secret")), LabelledSource("b", "B", CONF.label("public"))
     c, d = LabelledSource("c", "C", CONF.label("internal")), LabelledSource("d", "D", CONF.label("public"))
-    first = prop._order(_Inputs(q, [a, b], CONF), "run")
+    first = prop._order(DecisionInputs(q, [a, b], CONF), "run")
     assert [x.id for x in first] == ["b", "a"]  # by rank
-    second = prop._order(_Inputs(q, [d, a, c, b], CONF), "run")
+    second = prop._order(DecisionInputs(q, [d, a, c, b], CONF), "run")
     assert [x.id for x in second] == ["b", "a", "d", "c"]  # the last order, then the new ones by rank
-    assert [x.id for x in prop._order(_Inputs(q, [d, a, c, b], CONF), None)] == ["d", "b", "c", "a"]
+    assert [x.id for x in prop._order(DecisionInputs(q, [d, a, c, b], CONF), None)] == ["d", "b", "c", "a"]
     prop.forget("run")  # a forgotten run starts afresh: by rank
-    assert [x.id for x in prop._order(_Inputs(q, [d, a, c, b], CONF), "run")] == ["d", "b", "c", "a"]
+    assert [x.id for x in prop._order(DecisionInputs(q, [d, a, c, b], CONF), "run")] == ["d", "b", "c", "a"]
     label = PermissivePropagator(MockScorer(lambda c, o: -1.0), lattice=CONF, doc_order="label")
-    label._order(_Inputs(q, [a, b], CONF), "run")
-    assert [x.id for x in label._order(_Inputs(q, [d, a, c, b], CONF), "run")] == ["d", "b", "c", "a"]
+    label._order(DecisionInputs(q, [a, b], CONF), "run")
+    assert [x.id for x in label._order(DecisionInputs(q, [d, a, c, b], CONF), "run")] == ["d", "b", "c", "a"]
     with pytest.raises(ValueError, match="doc_order"):
         PermissivePropagator(MockScorer(lambda c, o: -1.0), doc_order="arrival")
 

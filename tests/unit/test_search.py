@@ -51,7 +51,7 @@ def test_tolerance_mean_and_per_token():
 # --- search_label with fake scores -------------------------------------------------------------
 
 from ifc_core import LabelledSource  # noqa: E402
-from ifc_core._propagators import _Inputs  # noqa: E402
+from ifc_core._inputs import DecisionInputs  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
@@ -64,7 +64,7 @@ TAGS4 = Tags(["a", "b", "c", "d"])
 
 def _tag_inputs():
     docs = [LabelledSource(t, f"doc {t}", TAGS4.label([t])) for t in "abcd"]
-    return _Inputs(LabelledSource("q", "?", TAGS4.bottom), docs, TAGS4), docs
+    return DecisionInputs(LabelledSource("q", "?", TAGS4.bottom), docs, TAGS4), docs
 
 
 def _fake(passing: dict[frozenset[str], float], fail: float = -5.0):

@@ -6,7 +6,8 @@ import sys
 import time
 from typing import TextIO
 
-from .._propagators import ConservativePropagator, PermissivePropagator
+from .._conservative import ConservativePropagator
+from .._permissive import PermissivePropagator
 from ._scenario import DOCUMENTS, QUERY_LABEL, print_table, short
 from ..scoring.hf import HFScorer
 from .._sources import LabelledSource

@@ -11,7 +11,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .._lattice import Label
-from .._propagators import PermissivePropagator, _Inputs
+from .._inputs import DecisionInputs
+from .._permissive import PermissivePropagator
 from .._record import Candidate, Decision
 from ..scoring import Generation, Scorer, ScoringRun
 from .._search import Tolerance, exhaustive_label, token_view
@@ -32,7 +33,7 @@ class ReferencePropagator(PermissivePropagator):
 
     name = "reference"
 
-    def _search(self, inputs: _Inputs, docs: list[LabelledSource], run: ScoringRun,
+    def _search(self, inputs: DecisionInputs, docs: list[LabelledSource], run: ScoringRun,
                 seed: tuple[tuple[int, ...], Generation] | None, masks: Any = None
                 ) -> tuple[Label, list[str], list[Candidate]]:  # (no spans: the reference labels whole outputs)
         def score(sets: list[frozenset[str]]) -> list[np.ndarray]:
