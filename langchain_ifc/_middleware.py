@@ -74,16 +74,16 @@ class IFCMiddleware(AgentMiddleware):
     The policy must fit the agent's tools: a tool the policy names that the agent lacks, or a
     tool without a sink (unless `default_sink` is set), is an error at the first model call.
 
-    `system_prompts`: by default the agent's system message (``create_agent(system_prompt=...)``,
-    or what a middleware writes there) is the application's text, at the query label. If a
-    middleware puts other text there (a fetched page, a user profile), give the fixed texts
-    instead: then only those, and sealed documents, are explained, and the rest is ⊤.
+    `system_prompts`: the application's own system prompt texts (give the ``system_prompt`` you
+    gave ``create_agent``). Only those, the user's sealed turns, sealed documents, tool results and
+    recorded answers are explained; any other system text (what a middleware wrote there: a fetched
+    page, retrieved documents, a user profile) is ⊤, as in the callback handler and LlamaIndex.
     """
 
     def __init__(self, propagator: Propagator | str, policy: Policy, *, query_label: Label | Any,
                  on_violation: OnViolation = "block", audit: AuditLog | None = None,
                  mode: Literal["estimate", "enforce"] = "estimate", sink_retry: bool = True,
-                 system_prompts: Sequence[str] | None = None) -> None:
+                 system_prompts: Sequence[str] = ()) -> None:
         super().__init__()
         if on_violation not in ("block", "raise", "interrupt"):
             raise ConfigurationError("IFCMiddleware.on_violation: use 'block', 'raise' or 'interrupt'")
@@ -94,8 +94,7 @@ class IFCMiddleware(AgentMiddleware):
             raise ConfigurationError("IFCMiddleware.sink_retry: give True (one more regeneration without the parts "
                                      "above a call's sink) or False")
         self.tracker = FlowTracker(propagator, policy, query_label=query_label, audit=audit,
-                                   system_prompts=system_prompts or ())
-        self.trust_system_message = system_prompts is None
+                                   system_prompts=system_prompts)
         self.on_violation = on_violation
         self.mode = mode
         self.sink_retry = sink_retry
@@ -108,12 +107,10 @@ class IFCMiddleware(AgentMiddleware):
 
     # -- labelling at production -----------------------------------------------------------
     def _known(self, key: Any, request: Any) -> None:
-        """What the request shows, for the account: the agent's system message (unless the fixed
-        system texts were declared), the user's turns and the tool results."""
+        """What the request shows, for the account: the user's sealed turns and the tool results
+        (the system prompts are the tracker's, declared)."""
         messages = list(request.messages)
         self.tracker.begin(key, [text_of(h.content) for h in messages if self._is_request(h)])
-        if self.trust_system_message and request.system_message is not None:
-            self.tracker.add_template(key, [text_of(request.system_message.content)])
         for t in messages:
             if isinstance(t, ToolMessage):
                 self.tracker.add_tool_result(key, t.name or "unknown", text_of(t.content), t.tool_call_id,

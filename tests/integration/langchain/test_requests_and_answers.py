@@ -217,3 +217,33 @@ def test_an_answer_a_middleware_inside_ifc_edited_after_the_model_is_top(scorer,
     with pytest.raises(IFCViolation) as err:
         agent.invoke({"messages": [{"role": "user", "content": "Say hello to bob@acme.example."}]})
     assert err.value.label == LATTICE.top and sent == []
+
+
+def test_a_system_message_a_middleware_wrote_is_not_the_applications_text(scorer):
+    from langchain.agents.middleware import dynamic_prompt
+
+    @dynamic_prompt
+    def with_context(request):  # listed before IFCMiddleware: IFC sees the prompt it wrote
+        return f"Answer with these documents:\n{SALARY}"
+
+    send_email, sent = outbox()
+    guard = IFCMiddleware(PermissivePropagator(scorer), POLICY, query_label=QUERY_LABEL, on_violation="raise",
+                          system_prompts=["You are a helpful assistant."])
+    agent = create_agent(CopiesFromContext(responses=[]), [send_email], middleware=[with_context, guard])
+    with pytest.raises(IFCViolation) as err:
+        agent.invoke({"messages": [{"role": "user", "content": "What does Alice earn? Email bob@acme.example."}]})
+    assert err.value.label == LATTICE.top and sent == []
+
+
+def test_the_declared_system_prompt_is_the_applications_text(scorer):
+    system = "You are a helpful assistant. Email what the user asks for."
+    send_email, sent = outbox()
+    guard = IFCMiddleware(PermissivePropagator(scorer), POLICY, query_label=QUERY_LABEL, on_violation="raise",
+                          system_prompts=[system])
+    call = {"name": "send_email", "args": {"to": "bob@acme.example", "body": "Hello."}, "id": "e1"}
+    model = ScriptedChatModel(responses=[AIMessage("", tool_calls=[call]), AIMessage("Done.")])
+    create_agent(model, [send_email], system_prompt=system, middleware=[guard]).invoke(
+        {"messages": [{"role": "user", "content": "Say hello to bob@acme.example."}]})
+    assert sent == ["Hello."]
+    (decision,) = [d for _, st in guard.tracker.runs() for d in st.decisions][:1]
+    assert decision.label == QUERY_LABEL and not [n for n in decision.notes if "⊤" in n]
