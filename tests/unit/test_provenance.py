@@ -341,12 +341,12 @@ def test_an_edit_quoting_a_sealed_source_of_any_run_carries_its_label():
 
 def test_a_labelled_tool_stays_labelled_in_later_runs_and_its_sealed_text_keeps_its_label():
     t = tracker()
-    doc = sealed("tool:my_search", "pay", SALARY, SECRET)
-    t.add_tool_result("first", "my_search", SALARY, "c1", [doc])
-    pieces = t.tool_pieces("search_docs", f"Found: {SALARY}", "c9")  # another tool, declared public, echoes it
-    assert [label for _, _, label in pieces] == [SECRET]
-    (later,) = t.tool_pieces("my_search", "Some text the memory replays.", "c2")  # no documents this time
-    assert later[2] == CONF.top  # a labelled tool's text is only what its seals say
+    doc = sealed("tool:search_docs", "pay", SALARY, SECRET)  # search_docs: a labelled retriever tool
+    t.add_tool_result("first", "search_docs", SALARY, "c1", [doc])
+    pieces = t.tool_pieces("web_search", f"Found: {SALARY}", "c9")  # another tool echoes the document
+    assert [label for _, _, label in pieces] == [SECRET.join(WEB)]  # its declared label, and the source's
+    (later,) = t.tool_pieces("search_docs", "Some text a memory replays.", "c2")  # no documents this time
+    assert later[2] == CONF.top  # not its declared public: a labelled tool's text is what its seals say
 
 
 def test_a_tool_that_echoes_a_sealed_source_hands_back_its_label():
