@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from typing import Any
 
 from llama_index.core.instrumentation import get_dispatcher
@@ -28,6 +29,18 @@ from ._convert import (OBSERVATION, application_texts, message_text, node_view, 
 __all__ = ["IFCEventHandler", "ANSWER_KEY"]
 
 ANSWER_KEY = "ifc_answer"  # where a query engine's Response carries the answer's label and decision
+_END = object()  # a stream's end
+
+
+@contextlib.contextmanager
+def _in_span(root: str) -> Iterator[None]:
+    """Run the block as part of run `root` (a stream is read after its run's span closed)."""
+    token = active_span_id.set(root)
+    try:
+        yield
+    finally:
+        active_span_id.reset(token)
+
 
 _APPLICATION_ATTRS = ("system_prompt", "formatter", "agents", "_prefix_messages", "_context_template",
                       "_system_prompt")
@@ -160,13 +173,10 @@ class _RunSpans(BaseSpanHandler[SimpleSpan]):
             def gen() -> Any:
                 try:
                     while True:
-                        token = active_span_id.set(root)
-                        try:
-                            item = next(inner)
-                        except StopIteration:
+                        with _in_span(root):
+                            item = next(inner, _END)
+                        if item is _END:
                             return
-                        finally:
-                            active_span_id.reset(token)
                         parts.append(str(item))
                         yield item
                 finally:
@@ -176,13 +186,10 @@ class _RunSpans(BaseSpanHandler[SimpleSpan]):
             async def agen() -> Any:
                 try:
                     while True:
-                        token = active_span_id.set(root)
-                        try:
-                            item = await inner.__anext__()
-                        except StopAsyncIteration:
+                        with _in_span(root):
+                            item = await anext(inner, _END)
+                        if item is _END:
                             return
-                        finally:
-                            active_span_id.reset(token)
                         parts.append(str(item))
                         yield item
                 finally:
