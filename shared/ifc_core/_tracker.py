@@ -25,6 +25,7 @@ from typing import Any
 from ._account import DocumentView, Known, render_tool_calls
 from ._attest import Signer
 from ._calls import CallChecks
+from ._enforcing import Enforcing
 from ._errors import ConfigurationError
 from ._gate import RETRIEVER_CHANNEL, Provenance
 from ._labelling import Labelling
@@ -78,7 +79,7 @@ class _Bounded(OrderedDict):  # type: ignore[type-arg]
             self.popitem(last=False)
 
 
-class FlowTracker(Labelling, CallChecks, ToolResults):
+class FlowTracker(Labelling, Enforcing, CallChecks, ToolResults):
     """Labels the outputs of runs and checks their tool calls against a `Policy`.
 
     State is kept per run key (a root run id or a conversation's thread id), so concurrent runs
