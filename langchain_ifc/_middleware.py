@@ -141,11 +141,7 @@ class IFCMiddleware(AgentMiddleware):
         return self.after_agent(state, runtime)
 
     before_model = after_model = after_agent
-
-    async def abefore_model(self, state: Any, runtime: Any) -> dict[str, Any] | None:
-        return self.after_agent(state, runtime)
-
-    aafter_model = abefore_model
+    abefore_model = aafter_model = aafter_agent
 
     @staticmethod
     def _mark_command(result: Any) -> Any:
