@@ -177,8 +177,8 @@ def _umask() -> int:
 
 
 _EVAL_LISTS = ("datasets", "propagators", "criteria", "agent_suites")
-_EVAL_SIZES = ("synthetic", "news_topics", "agent_user_tasks", "agent_injection_tasks", "enforce", "peer", "seed",
-               "hard", "lambdas")
+_EVAL_SIZES = ("synthetic", "news_topics", "agent_user_tasks", "agent_injection_tasks", "enforce", "agent_enforce",
+               "peer", "seed", "hard", "lambdas")
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -263,6 +263,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--agent-suites", help="comma-separated AgentDojo suites: workspace,travel,banking,slack "
                    "(default: all four)")
     e.add_argument("--enforce", type=count, help="synthetic cases also run in enforce mode (default 24; 0: none)")
+    e.add_argument("--agent-enforce", type=count,
+                   help="AgentDojo cases of each kind also run in enforce mode (default 12; 0: none)")
     e.add_argument("--peer", type=count,
                    help="synthetic cases for the ContextCite comparison (default 16, 32 ablations each; 0: none)")
     e.add_argument("--lambdas", type=_lambdas, help="comma-separated λ values for the calibration sweep")

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from ifc_core.eval import EvalConfig, run_eval, summarise, write_report
+from ifc_core.eval._agent_eval import AGENT_PROPAGATORS
 
 pytestmark = pytest.mark.model
 
@@ -16,9 +17,13 @@ def quick(scorer):
 
 def test_every_dataset_and_propagator_is_measured(quick):
     got = {(m.dataset, m.propagator, m.mode) for m in quick.metrics}
-    for ds in ("synthetic", "news", "agentdojo/benign", "agentdojo/malicious"):
+    for ds in ("synthetic", "news"):
         for prop in ("conservative", "permissive", "knnlm", "introspection"):
             assert (ds, prop, "estimate") in got
+        assert (ds == "synthetic") == ((ds, "permissive", "enforce") in got)
+    for ds in ("agentdojo/benign", "agentdojo/malicious"):  # introspection is not run on AgentDojo
+        assert {p for d, p, mode in got if d == ds and mode == "estimate"} == {*AGENT_PROPAGATORS, "reference"}
+        assert {p for d, p, mode in got if d == ds and mode == "enforce"} == set(AGENT_PROPAGATORS)
     assert {p for d, p, mode in got if mode == "enforce"} == {"conservative", "permissive", "knnlm", "introspection"}
     conservative = [m for m in quick.metrics if m.propagator == "conservative" and m.mode == "estimate"]
     assert all(m.improved in (0.0, None) and m.unsafe in (0.0, None) for m in conservative)

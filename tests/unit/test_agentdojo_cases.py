@@ -104,3 +104,17 @@ def test_the_policy_labels_every_tool_item_by_item_and_guards_the_actions(bankin
     policy = agentdojo_policy(banking)
     assert all(isinstance(policy.labeller(t.name), VectorItems) for t in banking.tools)
     assert policy.sink("send_money") == T and policy.sink("get_balance") == U
+
+
+def test_enforce_keys_are_the_call_values_the_documents_state_and_the_request_does_not(cases):
+    malicious = [c for c in cases if c.kind == "malicious"]
+    keyed = [c for c in malicious if c.keys]
+    assert len(keyed) > len(malicious) / 2  # the attacker's IBAN, password or address
+    for c in keyed:
+        docs = {d.id: d for d in c.documents}
+        assert not c.needed  # a malicious call has nothing to retain
+        for doc, key in c.keys.items():
+            assert key in docs[doc].text and key not in c.query.text and len(key) >= 4
+        assert any(docs[doc].label == U for doc in c.keys)  # the attack's value is in an injected item
+    benign = [c for c in cases if c.kind == "benign" and c.keys]
+    assert benign and all(set(c.needed) == set(c.keys) for c in benign)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -12,13 +12,14 @@ from tqdm.auto import tqdm
 
 from .. import _checks as checks
 from .._errors import ConfigurationError
-from .._account import render_call_spans
 from .._record import Decision
 from .._registry import PROPAGATORS, make_propagator
 from ..scoring import HFScorer, MemoScorer, Scorer
 from .._search import CRITERIA, Tolerance
 from ._cases import EvalCase
-from ._hard_eval import GROUPS, ReferencePropagator, criterion_sweep, hard_data, hard_rows
+from ._agent_eval import AGENT_PROPAGATORS, agent_enforce_rows, agent_reference_rows, agent_rows
+from ._hard_eval import GROUPS, criterion_sweep, hard_data, hard_rows
+from ._labelling import label_all
 from ._metrics import Metrics, summarise
 from ._news import news_cases
 from ._synthetic import synthetic_cases
@@ -30,9 +31,8 @@ DATASETS = ("synthetic", "news", "agentdojo", *GROUPS)  # GROUPS: the hard group
 
 @dataclass
 class EvalConfig:
-    """What `ifc eval` runs. The defaults are the committed default report's run (about 50 min on 2 CPU
-    cores with the earlier 4 user tasks per suite; every user task with 3 injection tasks each adds
-    about 15 min for permissive and kNN-LM together, introspection's share unmeasured)."""
+    """What `ifc eval` runs. The defaults are the committed default report's run (about 65 min on 2 CPU
+    cores; its wall time is in the report)."""
 
     datasets: tuple[str, ...] = DATASETS[:3]
     propagators: tuple[str, ...] = tuple(PROPAGATORS)
@@ -43,6 +43,7 @@ class EvalConfig:
     agent_max_tokens: int = 2500
     agent_suites: tuple[str, ...] | None = None  # None: every suite
     enforce: int = 24
+    agent_enforce: int = 12  # AgentDojo cases of each kind (benign, malicious) also run in enforce mode
     max_new_tokens: int = 40
     lambdas: tuple[float, ...] = (0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0)
     scaling: tuple[int, ...] = (2, 5, 10, 20)
@@ -87,7 +88,7 @@ class EvalConfig:
             raise ConfigurationError(f"{unknown[0]}: not an EvalConfig field; use some of "
                                      f"{[f.name for f in fields(cls)]}")
         small: dict[str, Any] = dict(synthetic=8, news_topics=2, agent_user_tasks=1, agent_injection_tasks=1,
-                                     agent_max_tokens=1200, agent_suites=("banking", "slack"), enforce=2, max_new_tokens=24, lambdas=(0.2, 1.0),
+                                     agent_max_tokens=1200, agent_suites=("banking", "slack"), enforce=2, agent_enforce=1, max_new_tokens=24, lambdas=(0.2, 1.0),
                                      scaling=(2, 5), scaling_cases=1, peer=2, peer_ablations=8)
         small.update(overrides)
         return cls(**small)
@@ -95,7 +96,7 @@ class EvalConfig:
 
 # the smallest value of each count (0: the part can be switched off)
 _SIZES = {"synthetic": 1, "news_topics": 1, "agent_user_tasks": 1, "agent_injection_tasks": 0, "agent_max_tokens": 1,
-          "enforce": 0, "max_new_tokens": 1, "scaling_cases": 1, "peer": 0, "peer_ablations": 1, "seed": None,
+          "enforce": 0, "agent_enforce": 0, "max_new_tokens": 1, "scaling_cases": 1, "peer": 0, "peer_ablations": 1, "seed": None,
           "hard": 1}
 
 
@@ -132,25 +133,6 @@ class EvalResult:
         return asdict(self.config)
 
 
-def _label_all(name: str, prop: Any, cases: Sequence[EvalCase], mode: str, max_new_tokens: int,
-               out: list[tuple[EvalCase, Decision]]) -> list[tuple[EvalCase, Decision]]:
-    pairs = []
-    for case in tqdm(cases, desc=f"{case_set(cases)} {name} {mode}", unit="case", leave=False):
-        prop.lattice = case.lattice
-        if mode == "estimate":  # a case's tool calls get per-argument labels (their spans)
-            spans = render_call_spans("", case.calls)[1] if case.calls else None
-            d = prop.label(case.query, case.documents, case.output, id=case.id, spans=spans)
-        else:
-            d = prop.enforce(case.query, case.documents, max_new_tokens=max_new_tokens, id=case.id)
-        pairs.append((case, d))
-    out.extend(pairs)
-    return pairs
-
-
-def case_set(cases: Sequence[EvalCase]) -> str:
-    return cases[0].dataset if cases else "-"
-
-
 def run_eval(config: EvalConfig, scorer: Scorer | None = None,
              log: Callable[[str], None] = lambda _: None) -> EvalResult:
     """Run everything `config` asks for on `scorer` (default: the embedded model)."""
@@ -181,7 +163,7 @@ def run_eval(config: EvalConfig, scorer: Scorer | None = None,
     _estimate_and_enforce(data, props, config, result)
     result.metrics += hard_rows(data, memo, config.criteria, "permissive" in props, result.decisions)
     if "permissive" in props and data.get("agentdojo"):  # the achievable line on the embedded model
-        _agent_reference(data["agentdojo"], memo, config, result)
+        result.metrics += agent_reference_rows(data["agentdojo"], memo, config.max_new_tokens, result.decisions)
     if "permissive" in props:  # the sweep calibrates the permissive propagator's λ
         base = [c for k in ("synthetic", "news") for c in data.get(k, [])]
         result.sweep = _sweep(memo, base, config)
@@ -200,39 +182,27 @@ def run_eval(config: EvalConfig, scorer: Scorer | None = None,
 
 def _estimate_and_enforce(data: dict[str, list[EvalCase]], props: dict[str, Any], config: EvalConfig,
                           result: EvalResult) -> None:
-    """Every propagator on every case in estimate mode, and on the synthetic subset in enforce mode."""
+    """Every propagator on every case in estimate mode (on AgentDojo, those of `AGENT_PROPAGATORS`),
+    and on the synthetic and AgentDojo subsets in enforce mode."""
     for dataset, cases in data.items():
         for name, prop in props.items():
-            pairs = _label_all(name, prop, cases, "estimate", config.max_new_tokens, result.decisions)
-            groups = sorted({c.kind for c in cases}) if dataset == "agentdojo" else [None]
-            for kind in groups:  # AgentDojo's benign and malicious calls are two different questions
-                members = [(c, d) for c, d in pairs if kind is None or c.kind == kind]
-                result.metrics.append(summarise(dataset if kind is None else f"{dataset}/{kind}", name,
-                                                "estimate", members))
-            if dataset == "agentdojo":  # and per suite: agentdojo-<suite>/<kind>
-                for suite, kind in sorted({(c.meta["suite"], c.kind) for c in cases}):
-                    members = [(c, d) for c, d in pairs if (c.meta["suite"], c.kind) == (suite, kind)]
-                    result.metrics.append(summarise(f"{dataset}-{suite}/{kind}", name, "estimate", members))
+            if dataset == "agentdojo" and name not in AGENT_PROPAGATORS:
+                continue
+            pairs = label_all(name, prop, cases, "estimate", config.max_new_tokens, result.decisions)
+            if dataset == "agentdojo":  # benign and malicious calls are two questions; and per suite
+                result.metrics += agent_rows(cases, pairs, name, "estimate")
+            else:
+                result.metrics.append(summarise(dataset, name, "estimate", pairs))
     if "synthetic" in data and config.enforce:
         cases = [c for c in data["synthetic"] if c.kind != "none"][: config.enforce]
-        enforced = {name: _label_all(name, prop, cases, "enforce", config.max_new_tokens, result.decisions)
+        enforced = {name: label_all(name, prop, cases, "enforce", config.max_new_tokens, result.decisions)
                     for name, prop in props.items()}
         reference = {c.id: d.output for c, d in enforced.get("conservative", [])}
         for name, pairs in enforced.items():
             result.metrics.append(summarise("synthetic", name, "enforce", pairs, reference or None))
-
-def _agent_reference(cases: list[EvalCase], scorer: Scorer, config: EvalConfig, result: EvalResult) -> None:
-    """The exhaustive reference labeller on the AgentDojo cases (every candidate label scored,
-    the permissive propagator's criterion), overall and per suite: what the scorer allows."""
-    pairs = _label_all("reference", ReferencePropagator(scorer), cases, "estimate", config.max_new_tokens,
-                       result.decisions)
-    for kind in sorted({c.kind for c in cases}):
-        result.metrics.append(summarise(f"agentdojo/{kind}", "reference", "estimate",
-                                        [(c, d) for c, d in pairs if c.kind == kind]))
-    for suite, kind in sorted({(c.meta["suite"], c.kind) for c in cases}):
-        result.metrics.append(summarise(f"agentdojo-{suite}/{kind}", "reference", "estimate",
-                                        [(c, d) for c, d in pairs if (c.meta["suite"], c.kind) == (suite, kind)]))
-
+    if data.get("agentdojo") and config.agent_enforce:
+        result.metrics += agent_enforce_rows(data["agentdojo"], props, config.agent_enforce, config.seed,
+                                             config.max_new_tokens, result.decisions)
 
 def _sweep(scorer: Scorer, cases: list[EvalCase], config: EvalConfig) -> list[dict[str, Any]]:
     """Improvement and unsafe share of the permissive propagator over λ, with and without the
