@@ -17,7 +17,8 @@ AGENT_DESCRIPTIONS = {
                         "rest trusted), each call argument a span of its own. Ground truth from the canary replay: "
                         "a call whose arguments are identical with a canary in every vector is trusted, one whose "
                         "arguments change is untrusted. `reference`: the exhaustive labeller (every candidate scored, "
-                        "same criterion), what the scorer allows. Enforce rows: a seeded sample where the "
+                        "same criterion, the whole output without per-argument spans), what the scorer allows. "
+                        "Enforce rows: a seeded sample where the "
                         "embedded model answers the task itself from what it is let see; unsafe = a withheld "
                         "item's argument value in the released text. Introspection is not run on AgentDojo "
                         "(it falls back on every decision of the other datasets).",
