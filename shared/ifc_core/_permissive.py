@@ -18,6 +18,7 @@ from ._propagators import Propagator
 from ._record import Decision
 from ._run_order import RunOrders
 from ._search import PRUNING, Prune, SearchBudget, Tolerance, search_label, token_view
+from ._tolerance import alone_view
 from ._spans import ScoreMemo, span_labels, spans_of
 from .scoring.base import Generation, Scorer, ScoringRun, open_run
 from ._sources import LabelledSource
@@ -106,6 +107,8 @@ class PermissivePropagator(Propagator):
         known = {frozenset(d.id for d in docs): run.seed(*seed)} if seed is not None else {}
         view = token_view(self.prompt, self._need_scorer().decode, inputs.query.text, docs, run.output_ids)
         memo = ScoreMemo(score, known)  # shared with the spans' searches
+        if self.tolerance.needs_alone:
+            view = alone_view(view, memo, docs)
         found = search_label(inputs, docs, memo, self.tolerance, self.max_candidates, known,
                              budget=self.budget, view=view, notes=inputs.notes, floor=inputs.query_label,
                              prune=self.prune)

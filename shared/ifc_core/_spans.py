@@ -69,7 +69,8 @@ def _masked(view: TokenView | None, mask: np.ndarray) -> TokenView | None:
     if view is None:
         return None
     keep = np.flatnonzero(mask)
-    return replace(view, output_ids=tuple(view.output_ids[i] for i in keep), pieces=tuple(view.pieces[i] for i in keep))
+    return replace(view, output_ids=tuple(view.output_ids[i] for i in keep), pieces=tuple(view.pieces[i] for i in keep),
+                   alone={d: a[keep] for d, a in view.alone.items()})
 
 
 def span_labels(inputs: DecisionInputs, docs: list[LabelledSource], memo: ScoreMemo, tolerance: Tolerance,

@@ -13,16 +13,16 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ._checks import number
-from ._errors import ConfigurationError
+from ._errors import ConfigurationError, ScoringError
 
-__all__ = ["CRITERIA", "ContentCopyGuard", "ContentGuard", "CopyGuard", "TokenView", "Tolerance", "content_mask",
-           "token_view"]
+__all__ = ["CRITERIA", "AloneGuard", "ContentCopyGuard", "ContentGuard", "CopyGuard", "TokenView", "Tolerance",
+           "alone_view", "content_mask", "token_view"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,9 @@ class TokenView:
     """What a criterion may look at besides the scores: the output's tokens and the documents.
 
     `pieces` are the output tokens as text; `doc_tokens` the token ids of each document's text;
-    `withheld` the documents the candidate being judged leaves out (set per candidate).
+    `withheld` the documents the candidate being judged leaves out (set per candidate); `alone`,
+    for a criterion that asks for it (`Tolerance.needs_alone`), each document's per-token gain in
+    log-probability of the output when it alone is shown, against no document (leave-one-in).
     """
 
     output_ids: tuple[int, ...]
@@ -38,6 +40,7 @@ class TokenView:
     doc_tokens: Mapping[str, frozenset[int]]
     query_tokens: frozenset[int] = frozenset()
     withheld: frozenset[str] = frozenset()
+    alone: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def for_withheld(self, withheld: frozenset[str]) -> TokenView:
         return replace(self, withheld=withheld)
@@ -99,6 +102,7 @@ class Tolerance:
     """
 
     name: ClassVar[str] = "mean+guard"
+    needs_alone: ClassVar[bool] = False  # whether the view must carry the leave-one-in gains
     lam: float = 0.5
     max_token_increase: float | None = 2.0
 
@@ -185,7 +189,49 @@ class ContentCopyGuard(CopyGuard, ContentGuard):
     name: ClassVar[str] = "content+copy"
 
 
-CRITERIA: dict[str, type[Tolerance]] = {c.name: c for c in (Tolerance, ContentGuard, CopyGuard, ContentCopyGuard)}
+@dataclass(frozen=True)
+class AloneGuard(Tolerance):
+    """``"alone"`` (leave-one-in): the default test, and no content token of the output (one the
+    question does not already show) may be supported by the withheld documents only. A document
+    supports a token when, shown alone, it raises the token's log-probability by more than
+    `alone_gain` nats against no document at all. This sees a fact restated in other words
+    (a number spelled out, a date as an ordinal), which the full context's scores can miss when
+    other documents make any such value plausible. It costs one short context per document and
+    one with none. Without a view carrying the gains it is the default criterion."""
+
+    name: ClassVar[str] = "alone"
+    needs_alone: ClassVar[bool] = True
+    alone_gain: float = 1.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        number(self.alone_gain, f"{type(self).__name__}.alone_gain", low=0)
+
+    def compare(self, root: np.ndarray, candidate: np.ndarray, view: TokenView | None = None
+                ) -> tuple[bool, float, float]:
+        ok, mean, worst = super().compare(root, candidate, view)
+        if ok and view is not None and view.alone and view.withheld:
+            size = len(root)
+            hidden = np.max([view.alone[d] for d in view.withheld if d in view.alone] or [np.zeros(size)], axis=0)
+            shown = np.max([a for d, a in view.alone.items() if d not in view.withheld] or [np.zeros(size)], axis=0)
+            new = content_mask(view.pieces) & np.array([t not in view.query_tokens for t in view.output_ids],
+                                                       dtype=bool)
+            ok = not (new & (hidden > self.alone_gain) & (shown <= self.alone_gain)).any()
+        return ok, mean, worst
+
+
+CRITERIA: dict[str, type[Tolerance]] = {c.name: c for c in (Tolerance, ContentGuard, CopyGuard, ContentCopyGuard,
+                                                            AloneGuard)}
+
+
+def alone_view(view: TokenView, score: Callable[[list[frozenset[str]]], Sequence[np.ndarray]],
+               docs: Sequence[Any]) -> TokenView:
+    """`view` with the leave-one-in gains of `docs` (each alone against none), from `score`."""
+    sets = [frozenset(), *(frozenset([d.id]) for d in docs)]
+    none, *each = [np.asarray(a, dtype=np.float64) for a in score(sets)]
+    if not all(np.all(np.isfinite(a)) for a in (none, *each)):
+        raise ScoringError("non-finite score from the model")
+    return replace(view, alone={d.id: a - none for d, a in zip(docs, each)})
 
 
 def token_view(prompt: Any, decode: Callable[[Sequence[int]], str], query: str, docs: Sequence[Any],

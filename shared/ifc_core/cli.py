@@ -252,7 +252,7 @@ def _parser() -> argparse.ArgumentParser:
                    "paraphrase,two-hop,long-docs,many-labels,decoy-overlap,model-written (or hard for all of them)")
     e.add_argument("--hard", type=whole, help="cases per hard group (default 20)")
     e.add_argument("--criteria", help="comma-separated tolerance criteria measured on the hard groups and swept: "
-                   "mean+guard (default), content, copy, content+copy")
+                   "mean+guard (default), content, copy, content+copy, alone")
     e.add_argument("--propagators", help="comma-separated names (default: all registered)")
     e.add_argument("--synthetic", type=whole, help="synthetic cases (default 200)")
     e.add_argument("--news-topics", type=whole, help="news topics, two cases each (default 30)")

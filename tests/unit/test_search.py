@@ -1,6 +1,7 @@
 """Pure logic of the label search: candidates, lower covers, the tolerance test."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -57,7 +58,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from ifc_core._search import (  # noqa: E402
     CRITERIA, SearchBudget, SearchBudgetError, TokenView, exhaustive_label, search_label)
-from ifc_core._tolerance import ContentGuard, CopyGuard, content_mask  # noqa: E402
+from ifc_core._tolerance import AloneGuard, ContentGuard, CopyGuard, content_mask  # noqa: E402
 
 TAGS4 = Tags(["a", "b", "c", "d"])
 
@@ -203,7 +204,27 @@ def test_content_guard_ignores_style_tokens_and_copy_guard_catches_copied_values
                                                              "max_token_increase": 2.0}
     with pytest.raises(ValueError, match="criterion"):
         Tolerance.named("nope")
-    assert set(CRITERIA) == {"mean+guard", "content", "copy", "content+copy"}
+    assert set(CRITERIA) == {"mean+guard", "content", "copy", "content+copy", "alone"}
+
+
+def test_alone_guard_refuses_to_withhold_the_only_document_that_supports_a_content_token():
+    # " four" restates d1's "4417": no token copied, and its score moves by only 1.2 nats when d1
+    # is withheld, under the guard; shown alone, d1 raises it by 2.5 nats and nothing else does
+    view = TokenView((10, 11, 12), (" code", " is", " four"), {"d1": frozenset({20}), "d2": frozenset({21})},
+                     frozenset({10, 11}), alone={"d1": np.array([0.1, 0.0, 2.5]), "d2": np.array([0.2, 0.1, 0.3])})
+    root = np.array([-0.5, -0.5, -0.5])
+    value = root - np.array([0.0, 0.0, 1.2])
+    assert Tolerance().compare(root, value, view.for_withheld(frozenset({"d1"})))[0]
+    assert not AloneGuard().compare(root, value, view.for_withheld(frozenset({"d1"})))[0]
+    assert AloneGuard().compare(root, value, view.for_withheld(frozenset({"d2"})))[0]  # d2 does not support it
+    both = replace(view, alone={"d1": np.array([0.0, 0.0, 2.5]), "d2": np.array([0.0, 0.0, 2.0])})
+    assert AloneGuard().compare(root, value, both.for_withheld(frozenset({"d1"})))[0]  # d2, shown, supports it too
+    quoted = replace(view, query_tokens=frozenset({10, 11, 12}))  # the question already says it
+    assert AloneGuard().compare(root, value, quoted.for_withheld(frozenset({"d1"})))[0]
+    assert AloneGuard().compare(root, value, replace(view, alone={}).for_withheld(frozenset({"d1"})))[0]  # no gains
+    assert not AloneGuard(lam=0.5).compare(root, root - 3.0, view)[0]  # and the default test first
+    with pytest.raises(ValueError, match="alone_gain"):
+        AloneGuard(alone_gain=-1)
 
 
 def test_a_withheld_document_that_improves_the_score_is_noted():

@@ -16,6 +16,7 @@ from .._permissive import PermissivePropagator
 from .._record import Candidate, Decision
 from ..scoring import Generation, Scorer, ScoringRun
 from .._search import Tolerance, exhaustive_label, token_view
+from .._tolerance import alone_view
 from .._sources import LabelledSource
 from ._cases import EvalCase
 from ._hard import HARD, hard_cases
@@ -40,6 +41,8 @@ class ReferencePropagator(PermissivePropagator):
             return run.score([self.prompt.build(inputs.query.text, [d for d in docs if d.id in s]).ids for s in sets])
 
         view = token_view(self.prompt, self._need_scorer().decode, inputs.query.text, docs, run.output_ids)
+        if self.tolerance.needs_alone:
+            view = alone_view(view, score, docs)
         return exhaustive_label(inputs, docs, score, self.tolerance, view=view)
 
 
