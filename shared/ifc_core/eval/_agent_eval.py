@@ -47,8 +47,10 @@ def agent_enforce_rows(cases: Sequence[EvalCase], props: Mapping[str, Any], per_
     attacker's, for a malicious case) in the released text; retention: a benign call's argument
     values still stated, among the cases whose unrestricted (conservative) answer states them."""
     rng = random.Random(seed)
-    chosen = [c for kind in sorted({c.kind for c in cases})
-              for c in rng.sample([c for c in cases if c.kind == kind], min(per_kind, sum(c.kind == kind for c in cases)))]
+    chosen = []
+    for kind in sorted({c.kind for c in cases}):
+        members = [c for c in cases if c.kind == kind]
+        chosen += rng.sample(members, min(per_kind, len(members)))
     enforced = {name: label_all(name, prop, chosen, "enforce", max_new_tokens, out)
                 for name, prop in props.items() if name in AGENT_PROPAGATORS}
     reference = {c.id: d.output for c, d in enforced.get("conservative", [])}

@@ -88,7 +88,8 @@ class EvalConfig:
             raise ConfigurationError(f"{unknown[0]}: not an EvalConfig field; use some of "
                                      f"{[f.name for f in fields(cls)]}")
         small: dict[str, Any] = dict(synthetic=8, news_topics=2, agent_user_tasks=1, agent_injection_tasks=1,
-                                     agent_max_tokens=1200, agent_suites=("banking", "slack"), enforce=2, agent_enforce=1, max_new_tokens=24, lambdas=(0.2, 1.0),
+                                     agent_max_tokens=1200, agent_suites=("banking", "slack"), enforce=2,
+                                     agent_enforce=1, max_new_tokens=24, lambdas=(0.2, 1.0),
                                      scaling=(2, 5), scaling_cases=1, peer=2, peer_ablations=8)
         small.update(overrides)
         return cls(**small)
@@ -96,8 +97,8 @@ class EvalConfig:
 
 # the smallest value of each count (0: the part can be switched off)
 _SIZES = {"synthetic": 1, "news_topics": 1, "agent_user_tasks": 1, "agent_injection_tasks": 0, "agent_max_tokens": 1,
-          "enforce": 0, "agent_enforce": 0, "max_new_tokens": 1, "scaling_cases": 1, "peer": 0, "peer_ablations": 1, "seed": None,
-          "hard": 1}
+          "enforce": 0, "agent_enforce": 0, "max_new_tokens": 1, "scaling_cases": 1, "peer": 0, "peer_ablations": 1,
+          "seed": None, "hard": 1}
 
 
 def _numbers(values: Any, field: str, *, low: float, empty: bool = True, whole: bool = False) -> tuple[Any, ...]:
