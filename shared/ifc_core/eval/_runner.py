@@ -205,6 +205,7 @@ def _estimate_and_enforce(data: dict[str, list[EvalCase]], props: dict[str, Any]
         result.metrics += agent_enforce_rows(data["agentdojo"], props, config.agent_enforce, config.seed,
                                              config.max_new_tokens, result.decisions)
 
+
 def _sweep(scorer: Scorer, cases: list[EvalCase], config: EvalConfig) -> list[dict[str, Any]]:
     """Improvement and unsafe share of the permissive propagator over λ, with and without the
     per-token guard (on a `MemoScorer`, so contexts already scored cost nothing)."""
