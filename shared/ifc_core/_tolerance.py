@@ -1,10 +1,11 @@
 """The tolerance test of the label search: when is a restricted context "as good as" the full one?
 
-Every criterion is a tiny strategy class with one method, ``compare(root, candidate, view)``,
-returning (similar, mean increase, largest guarded increase) of the output's negative
-log-likelihood. `Tolerance` (``"mean+guard"``) is the default and needs only the scores; the
-others also look at the output's tokens and the documents a candidate withholds (`TokenView`),
-and behave exactly like the default when no view is given. Select one by name with
+Every criterion is a tiny strategy class: ``compare(root, candidate, view)`` returns (similar,
+mean increase, largest guarded increase) of the output's negative log-likelihood. `Tolerance`
+(``"mean+guard"``) is the default and needs only the scores; the others change which tokens the
+guard looks at (`_guarded`) or add a test of their own (`_holds`), looking at the output's tokens
+and the documents a candidate withholds (`TokenView`), and behave exactly like the default when
+no view is given. Select one by name with
 `Tolerance.named` (``ifc eval --criteria``). docs/calibration.md has the measurements.
 """
 
@@ -141,7 +142,11 @@ class Tolerance:
         ok = mean <= math.log1p(self.lam)
         if self.max_token_increase is not None:
             ok = ok and worst <= self.max_token_increase
-        return ok, mean, worst
+        return ok and (view is None or self._holds(root, candidate, view)), mean, worst
+
+    def _holds(self, root: np.ndarray, candidate: np.ndarray, view: TokenView) -> bool:
+        """A criterion's own test beyond the mean and the guard (none for the default)."""
+        return True
 
     def _guarded(self, increase: np.ndarray, view: TokenView | None) -> np.ndarray:
         """The tokens the per-token guard looks at: all of them."""
@@ -173,13 +178,9 @@ class CopyGuard(Tolerance):
         super().__post_init__()
         number(self.copy_increase, f"{type(self).__name__}.copy_increase", low=0)
 
-    def compare(self, root: np.ndarray, candidate: np.ndarray, view: TokenView | None = None
-                ) -> tuple[bool, float, float]:
-        ok, mean, worst = super().compare(root, candidate, view)
-        if ok and view is not None:
-            copied = view.copied_from_withheld() & content_mask(view.pieces)
-            ok = not copied.any() or float((root - candidate)[copied].max()) <= self.copy_increase
-        return ok, mean, worst
+    def _holds(self, root: np.ndarray, candidate: np.ndarray, view: TokenView) -> bool:
+        copied = view.copied_from_withheld() & content_mask(view.pieces)
+        return not copied.any() or float((root - candidate)[copied].max()) <= self.copy_increase
 
 
 @dataclass(frozen=True)
@@ -207,17 +208,14 @@ class AloneGuard(Tolerance):
         super().__post_init__()
         number(self.alone_gain, f"{type(self).__name__}.alone_gain", low=0)
 
-    def compare(self, root: np.ndarray, candidate: np.ndarray, view: TokenView | None = None
-                ) -> tuple[bool, float, float]:
-        ok, mean, worst = super().compare(root, candidate, view)
-        if ok and view is not None and view.alone and view.withheld:
-            size = len(root)
-            hidden = np.max([view.alone[d] for d in view.withheld if d in view.alone] or [np.zeros(size)], axis=0)
-            shown = np.max([a for d, a in view.alone.items() if d not in view.withheld] or [np.zeros(size)], axis=0)
-            new = content_mask(view.pieces) & np.array([t not in view.query_tokens for t in view.output_ids],
-                                                       dtype=bool)
-            ok = not (new & (hidden > self.alone_gain) & (shown <= self.alone_gain)).any()
-        return ok, mean, worst
+    def _holds(self, root: np.ndarray, candidate: np.ndarray, view: TokenView) -> bool:
+        if not view.alone or not view.withheld:
+            return True
+        size = len(root)
+        hidden = np.max([view.alone[d] for d in view.withheld if d in view.alone] or [np.zeros(size)], axis=0)
+        shown = np.max([a for d, a in view.alone.items() if d not in view.withheld] or [np.zeros(size)], axis=0)
+        new = content_mask(view.pieces) & np.array([t not in view.query_tokens for t in view.output_ids], dtype=bool)
+        return not (new & (hidden > self.alone_gain) & (shown <= self.alone_gain)).any()
 
 
 CRITERIA: dict[str, type[Tolerance]] = {c.name: c for c in (Tolerance, ContentGuard, CopyGuard, ContentCopyGuard,
