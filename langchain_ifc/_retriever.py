@@ -126,14 +126,11 @@ def labelled_retriever_tool(retriever: IFCRetriever, name: str, description: str
     if not isinstance(retriever, IFCRetriever):
         raise ConfigurationTypeError(f"labelled_retriever_tool.retriever: give an IFCRetriever (its documents carry "
                                      f"the seals), not {type(retriever).__name__}")
-    for field, value in (("name", name), ("description", description)):
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigurationError(f"labelled_retriever_tool.{field}: give the tool's {field} as non-empty text")
-    provenance = Provenance(retriever.gate.lattice, retriever.gate.session)
-    channel = f"tool:{name}"
+    reseal = Provenance(retriever.gate.lattice, retriever.gate.session).for_tool(name, description,
+                                                                                  "labelled_retriever_tool")
 
     def sealed(docs: list[Document]) -> tuple[str, list[Document]]:
-        out = [Document(d.page_content, metadata=provenance.reseal(document_view(d), channel), id=d.id)
+        out = [Document(d.page_content, metadata=reseal(document_view(d)), id=d.id)
                for d in docs]
         return "\n\n".join(d.page_content for d in out), out
 

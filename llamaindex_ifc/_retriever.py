@@ -152,14 +152,11 @@ def labelled_retriever_tool(retriever: IFCRetriever, name: str, description: str
     if not isinstance(retriever, IFCRetriever):
         raise ConfigurationTypeError(f"labelled_retriever_tool.retriever: give an IFCRetriever (its nodes carry "
                                      f"the seals), not {type(retriever).__name__}")
-    for field, value in (("name", name), ("description", description)):
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigurationError(f"labelled_retriever_tool.{field}: give the tool's {field} as non-empty text")
-    provenance = Provenance(retriever.gate.lattice, retriever.gate.session)
-    channel = f"tool:{name}"
+    reseal = Provenance(retriever.gate.lattice, retriever.gate.session).for_tool(name, description,
+                                                                                  "labelled_retriever_tool")
 
     async def retrieve(query: str) -> ToolOutput:
-        nodes = [labelled_node(n, provenance.reseal(node_view(n), channel)) for n in await retriever.aretrieve(query)]
+        nodes = [labelled_node(n, reseal(node_view(n))) for n in await retriever.aretrieve(query)]
         text = "\n\n".join(n.node.get_content(MetadataMode.LLM) for n in nodes)
         return ToolOutput(tool_name=name, content=text, raw_input={"query": query}, raw_output=nodes)
 

@@ -30,7 +30,7 @@ from . import _checks as checks
 from ._errors import ConfigurationError
 from ._lattice import Label, Lattice
 
-__all__ = ["Signer", "Attestor", "RecordSeal", "KEY_ENV", "ATTEST_KEY", "MAC_KEY", "digest"]
+__all__ = ["Signer", "Attestor", "RecordSeal", "KEY_ENV", "ATTEST_KEY", "MAC_KEY", "digest", "tool_channel"]
 
 KEY_ENV = "LLM_IFC_KEY"
 ATTEST_KEY = "ifc_attest"  # provenance seal of a labelled document in flight
@@ -38,6 +38,11 @@ MAC_KEY = "ifc_mac"  # seal of a stored record
 _INSECURE = b"llm-ifc insecure development key: never use it in production"
 _SESSION: dict[str, Signer] = {}
 _SESSION_LOCK = threading.Lock()
+
+
+def tool_channel(tool: str) -> str:
+    """The seal channel of labelled tool `tool`: its documents keep their labels only under it."""
+    return f"tool:{tool}"
 
 
 def digest(text: str) -> str:

@@ -9,12 +9,12 @@ first pass). What is admitted leaves with a provenance seal (`Attestor`, channel
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._account import DocumentView
-from ._attest import ATTEST_KEY, MAC_KEY, Attestor, RecordSeal, Signer, digest
+from ._attest import ATTEST_KEY, MAC_KEY, Attestor, RecordSeal, Signer, digest, tool_channel
 from ._codec import LABEL_KEY, LABEL_PROBLEM_KEY, LabelCodec
 from ._errors import ConfigurationError
 from ._lattice import Label, Lattice, as_label
@@ -125,6 +125,15 @@ class Provenance:
         with its own name); a label that does not verify is sealed as ⊤."""
         source, problem, _ = self.document(doc, from_channels)
         return self.sealed(doc.metadata, channel, source, problem)
+
+    def for_tool(self, name: Any, description: Any, where: str) -> Callable[[DocumentView], dict[str, Any]]:
+        """What reseals a document for labelled tool `name` (`reseal` on its channel), once the
+        tool's `name` and `description` are checked (`where`: the caller, for the errors)."""
+        for field_, value in (("name", name), ("description", description)):
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigurationError(f"{where}.{field_}: give the tool's {field_} as non-empty text")
+        channel = tool_channel(name)
+        return lambda doc: self.reseal(doc, channel)
 
     def sealed(self, metadata: Mapping[str, Any], channel: str, source: LabelledSource,
                problem: str | None = None) -> dict[str, Any]:

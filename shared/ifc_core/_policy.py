@@ -31,6 +31,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._attest import tool_channel
 from ._errors import ConfigurationError, IFCViolation, LatticeError
 from ._items import Labeller, as_labeller
 from ._lattice import Label, Lattice, as_label
@@ -190,7 +191,7 @@ class Policy:
     def labelled_channels(self, tool: str) -> tuple[str, ...]:
         """The seals under which `tool`'s documents keep their own labels: its own labelled-tool
         seal, and a labelled retriever's when the policy lists it in `labelled_tools`."""
-        return (f"tool:{tool}", "retriever") if tool in self._labelled else (f"tool:{tool}",)
+        return (tool_channel(tool), "retriever") if tool in self._labelled else (tool_channel(tool),)
 
     def check(self, tool: str, label: Label, args: Mapping[str, Any] | None = None, *,
               argument_labels: Mapping[str, Label] | None = None,
