@@ -18,7 +18,7 @@ from ._propagators import Propagator
 from ._record import Decision
 from ._run_order import RunOrders
 from ._search import PRUNING, Prune, SearchBudget, Tolerance, search_label, token_view
-from ._tolerance import alone_view
+from ._tolerance import alone_view, default_tolerance
 from ._spans import ScoreMemo, span_labels, spans_of
 from .scoring.base import Generation, Scorer, ScoringRun, open_run
 from ._sources import LabelledSource
@@ -31,8 +31,13 @@ class PermissivePropagator(Propagator):
 
     Candidate labels are ⊥ and the joins of the labels present; the search walks down from the
     join of all document labels, descending only below labels whose restricted context keeps the
-    output λ-similar (`Tolerance`), and picks among the minimal ones the lowest score (ties: lower
+    output λ-similar (`tolerance`), and picks among the minimal ones the lowest score (ties: lower
     rank, then the label's JSON text). Scores are memoized by the induced document set.
+
+    `tolerance`: a criterion (`Tolerance.named`), or a bare λ for the default one, ``"alone"``:
+    the mean and per-token test of `Tolerance`, and no content token of the output supported only
+    by documents the candidate withholds, each shown alone (docs/calibration.md). ``Tolerance()``
+    is the cheaper test without the leave-one-in part, below the truth on paraphrased answers.
 
     `doc_order` is the order the prompt shows documents in. ``"run"`` (default): sorted by label
     rank, so that restricted contexts share prompt prefixes and the KV cache; in a run (decisions
@@ -53,7 +58,7 @@ class PermissivePropagator(Propagator):
                  doc_order: Literal["run", "label", "original"] = "run", max_candidates: int = 4096,
                  budget: SearchBudget | None = None, prune: Prune = "exact") -> None:
         super().__init__(scorer, prompt=prompt, lattice=lattice)
-        self.tolerance = Tolerance.of(tolerance)
+        self.tolerance = default_tolerance(tolerance)
         self.doc_order = checks.choice(doc_order, "doc_order", ("run", "label", "original"))
         self.prune = checks.choice(prune, "prune", PRUNING)
         self.max_candidates = checks.whole(max_candidates, "max_candidates")

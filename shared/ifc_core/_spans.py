@@ -70,7 +70,7 @@ def _masked(view: TokenView | None, mask: np.ndarray) -> TokenView | None:
         return None
     keep = np.flatnonzero(mask)
     return replace(view, output_ids=tuple(view.output_ids[i] for i in keep), pieces=tuple(view.pieces[i] for i in keep),
-                   alone={d: a[keep] for d, a in view.alone.items()})
+                   alone=None if view.alone is None else view.alone.sliced(keep))
 
 
 def span_labels(inputs: DecisionInputs, docs: list[LabelledSource], memo: ScoreMemo, tolerance: Tolerance,

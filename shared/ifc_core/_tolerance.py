@@ -2,19 +2,20 @@
 
 Every criterion is a tiny strategy class: ``compare(root, candidate, view)`` returns (similar,
 mean increase, largest guarded increase) of the output's negative log-likelihood. `Tolerance`
-(``"mean+guard"``) is the default and needs only the scores; the others change which tokens the
+(``"mean+guard"``) is the base and needs only the scores; the others change which tokens the
 guard looks at (`_guarded`) or add a test of their own (`_holds`), looking at the output's tokens
-and the documents a candidate withholds (`TokenView`), and behave exactly like the default when
-no view is given. Select one by name with
-`Tolerance.named` (``ifc eval --criteria``). docs/calibration.md has the measurements.
+and the documents a candidate withholds (`TokenView`), and behave exactly like the base when no
+view is given. The permissive propagator's default is ``"alone"`` (`DEFAULT_CRITERION`). Select
+one by name with `Tolerance.named` (``ifc eval --criteria``). docs/calibration.md has the
+measurements.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -22,8 +23,41 @@ import numpy as np
 from ._checks import number
 from ._errors import ConfigurationError, ScoringError
 
-__all__ = ["CRITERIA", "AloneGuard", "ContentCopyGuard", "ContentGuard", "CopyGuard", "TokenView", "Tolerance",
-           "alone_view", "content_mask", "token_view"]
+__all__ = ["CRITERIA", "DEFAULT_CRITERION", "AloneGains", "AloneGuard", "ContentCopyGuard", "ContentGuard", "CopyGuard",
+           "TokenView", "Tolerance", "alone_view", "content_mask", "default_tolerance", "token_view"]
+
+Scores = Callable[[list[frozenset[str]]], Sequence[np.ndarray]]
+
+
+class AloneGains:
+    """Leave-one-in gains, scored on first use and kept: for each document, the per-token gain in
+    log-probability of the output when it alone is shown, against no document. `of(ids)` scores
+    the documents not yet scored (and the empty context) in one call to `score`; a criterion asks
+    only for the documents it needs, so a search in which no candidate that withholds a document
+    passes the default test never pays for them. `sliced(keep)` shares the scores and sees only
+    the output positions `keep` (a span's tokens)."""
+
+    def __init__(self, score: Scores, ids: Sequence[str], keep: np.ndarray | None = None,
+                 cache: dict[str, np.ndarray] | None = None) -> None:
+        self._score, self.ids, self._keep = score, tuple(ids), keep
+        self._cache: dict[str, np.ndarray] = {} if cache is None else cache  # "" holds the empty context
+
+    def of(self, ids: Iterable[str]) -> dict[str, np.ndarray]:
+        wanted = [d for d in dict.fromkeys(ids) if d in self.ids]
+        missing = [d for d in ["", *wanted] if d not in self._cache]
+        if missing:
+            scores = [np.asarray(a, dtype=np.float64) for a in
+                      self._score([frozenset([d]) if d else frozenset() for d in missing])]
+            if not all(np.all(np.isfinite(a)) for a in scores):
+                raise ScoringError("non-finite score from the model")
+            self._cache.update(zip(missing, scores))
+        none = self._cache[""]
+        gains = {d: self._cache[d] - none for d in wanted}
+        return gains if self._keep is None else {d: g[self._keep] for d, g in gains.items()}
+
+    def sliced(self, keep: np.ndarray) -> AloneGains:
+        keep = keep if self._keep is None else self._keep[keep]
+        return AloneGains(self._score, self.ids, keep, self._cache)
 
 
 @dataclass(frozen=True)
@@ -32,8 +66,8 @@ class TokenView:
 
     `pieces` are the output tokens as text; `doc_tokens` the token ids of each document's text;
     `withheld` the documents the candidate being judged leaves out (set per candidate); `alone`,
-    for a criterion that asks for it (`Tolerance.needs_alone`), each document's per-token gain in
-    log-probability of the output when it alone is shown, against no document (leave-one-in).
+    for a criterion that asks for it (`Tolerance.needs_alone`), the leave-one-in gains of each
+    document (`AloneGains`, scored on first use).
     """
 
     output_ids: tuple[int, ...]
@@ -41,7 +75,7 @@ class TokenView:
     doc_tokens: Mapping[str, frozenset[int]]
     query_tokens: frozenset[int] = frozenset()
     withheld: frozenset[str] = frozenset()
-    alone: Mapping[str, np.ndarray] = field(default_factory=dict)
+    alone: AloneGains | None = None
 
     def for_withheld(self, withheld: frozenset[str]) -> TokenView:
         return replace(self, withheld=withheld)
@@ -90,7 +124,7 @@ def content_mask(pieces: tuple[str, ...]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Tolerance:
-    """The default criterion, ``"mean+guard"``. A candidate label L is λ-similar when both hold:
+    """The base criterion, ``"mean+guard"``. A candidate label L is λ-similar when both hold:
 
     - the mean negative log-likelihood of the output grows by at most ``log(1 + lam)``, i.e. its
       perplexity grows by at most a factor ``1 + lam`` (the paper's test);
@@ -99,7 +133,9 @@ class Tolerance:
       ``None`` turns the per-token test off.
 
     The defaults come from the calibration in docs/calibration.md. λ = 0.5 is safe there only
-    with the per-token guard on; with the guard off, use λ ≤ 0.2.
+    with the per-token guard on; with the guard off, use λ ≤ 0.2. The permissive propagator's
+    default is `AloneGuard` (``"alone"``, `DEFAULT_CRITERION`), which adds a test to this one;
+    pass ``Tolerance()`` to get this one alone.
     """
 
     name: ClassVar[str] = "mean+guard"
@@ -209,27 +245,38 @@ class AloneGuard(Tolerance):
         number(self.alone_gain, f"{type(self).__name__}.alone_gain", low=0)
 
     def _holds(self, root: np.ndarray, candidate: np.ndarray, view: TokenView) -> bool:
-        if not view.alone or not view.withheld:
+        if view.alone is None or not view.withheld:
             return True
-        size = len(root)
-        hidden = np.max([view.alone[d] for d in view.withheld if d in view.alone] or [np.zeros(size)], axis=0)
-        shown = np.max([a for d, a in view.alone.items() if d not in view.withheld] or [np.zeros(size)], axis=0)
         new = content_mask(view.pieces) & np.array([t not in view.query_tokens for t in view.output_ids], dtype=bool)
-        return not (new & (hidden > self.alone_gain) & (shown <= self.alone_gain)).any()
+        if not new.any():
+            return True
+        # the withheld documents first: only a token one of them supports needs the shown ones
+        flagged = new & self._support(view.alone.of(view.withheld), len(root))
+        if not flagged.any():
+            return True
+        shown = view.alone.of(d for d in view.alone.ids if d not in view.withheld)
+        return not (flagged & ~self._support(shown, len(root))).any()
+
+    def _support(self, gains: Mapping[str, np.ndarray], size: int) -> np.ndarray:
+        """Which output tokens some document of `gains`, shown alone, raises by over `alone_gain`."""
+        return np.max([g for g in gains.values()] or [np.zeros(size)], axis=0) > self.alone_gain
 
 
 CRITERIA: dict[str, type[Tolerance]] = {c.name: c for c in (Tolerance, ContentGuard, CopyGuard, ContentCopyGuard,
                                                             AloneGuard)}
+DEFAULT_CRITERION = AloneGuard.name  # measured in docs/eval/hard: the only one below the truth on no hard group
 
 
-def alone_view(view: TokenView, score: Callable[[list[frozenset[str]]], Sequence[np.ndarray]],
-               docs: Sequence[Any]) -> TokenView:
-    """`view` with the leave-one-in gains of `docs` (each alone against none), from `score`."""
-    sets = [frozenset(), *(frozenset([d.id]) for d in docs)]
-    none, *each = [np.asarray(a, dtype=np.float64) for a in score(sets)]
-    if not all(np.all(np.isfinite(a)) for a in (none, *each)):
-        raise ScoringError("non-finite score from the model")
-    return replace(view, alone={d.id: a - none for d, a in zip(docs, each)})
+def default_tolerance(value: Tolerance | float | None, field: str = "tolerance") -> Tolerance:
+    """`value` itself, or the default criterion (`DEFAULT_CRITERION`) with λ = `value` (the default
+    λ for None)."""
+    return CRITERIA[DEFAULT_CRITERION].of(value, field)
+
+
+def alone_view(view: TokenView, score: Scores, docs: Sequence[Any]) -> TokenView:
+    """`view` with the leave-one-in gains of `docs` (each alone against none), scored by `score`
+    when a criterion first asks for them."""
+    return replace(view, alone=AloneGains(score, [d.id for d in docs]))
 
 
 def token_view(prompt: Any, decode: Callable[[Sequence[int]], str], query: str, docs: Sequence[Any],

@@ -1,5 +1,6 @@
-"""The leave-one-in criterion ("alone") on the embedded model: paraphrased answers that the
-default criterion labels below the truth get the truth, and copy-style answers keep theirs."""
+"""The leave-one-in criterion ("alone", the default) on the embedded model: paraphrased answers
+that the base criterion (mean+guard) labels below the truth get the truth, and copy-style answers
+keep theirs."""
 
 import pytest
 
@@ -9,8 +10,8 @@ from ifc_core.eval._synthetic import synthetic_cases
 
 pytestmark = pytest.mark.model
 
-# seed 0: the paraphrase cases the default criterion labels below the truth (docs/eval/hard)
-BELOW_WITH_THE_DEFAULT = ("paraphrase-0", "paraphrase-3", "paraphrase-6")
+# seed 0: the paraphrase cases the base criterion labels below the truth (docs/eval/hard)
+BELOW_WITH_THE_BASE = ("paraphrase-0", "paraphrase-3", "paraphrase-6")
 
 
 def label(scorer, case, tolerance=None):
@@ -19,16 +20,16 @@ def label(scorer, case, tolerance=None):
 
 
 def test_a_restated_value_keeps_the_label_of_the_only_document_that_supports_it(scorer):
-    cases = [c for c in hard_cases("paraphrase", 7, seed=0) if c.id in BELOW_WITH_THE_DEFAULT]
+    cases = [c for c in hard_cases("paraphrase", 7, seed=0) if c.id in BELOW_WITH_THE_BASE]
     assert len(cases) == 3
     for case in cases:
-        default, alone = label(scorer, case), label(scorer, case, Tolerance.named("alone"))
-        assert not case.truth <= default.label, case.id  # what the mean and the 2-nat guard miss
+        base, alone = label(scorer, case, Tolerance()), label(scorer, case)
+        assert not case.truth <= base.label, case.id  # what the mean and the 2-nat guard miss
         assert alone.label == case.truth, case.id
         assert alone.settings["criterion"] == "alone" and alone.fallback_reason is None
 
 
 def test_copy_style_answers_are_labelled_as_with_the_default(scorer):
     for case in synthetic_cases(6, seed=0):
-        alone = label(scorer, case, Tolerance.named("alone"))
-        assert alone.label == case.truth == label(scorer, case).label, case.id
+        alone = label(scorer, case)
+        assert alone.label == case.truth == label(scorer, case, Tolerance()).label, case.id

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.model
 @pytest.fixture(scope="module")
 def hard(scorer):
     config = EvalConfig(datasets=("hard",), propagators=("conservative", "permissive"), hard=1, enforce=0, peer=0,
-                        scaling=(), lambdas=(0.5,), criteria=("mean+guard", "content+copy"), max_new_tokens=24)
+                        scaling=(), lambdas=(0.5,), criteria=("alone", "mean+guard"), max_new_tokens=24)
     return run_eval(config, scorer)
 
 
@@ -20,7 +20,7 @@ def test_every_group_has_the_walk_and_the_reference_for_each_criterion(hard):
     for group in GROUPS:
         if group == "model-written" and not any(c.dataset == group for c, _ in hard.decisions):
             continue  # the model stated no single value in its tries: nothing to keep
-        for prop in ("permissive", "reference", "permissive [content+copy]", "reference [content+copy]"):
+        for prop in ("permissive", "reference", "permissive [mean+guard]", "reference [mean+guard]"):
             assert (group, prop) in got
     for m in hard.metrics:
         pairs = [(c, d) for c, d in hard.decisions if d.propagator == m.propagator and c.dataset == m.dataset]

@@ -53,6 +53,7 @@ LABEL = [
     (["--max-new-tokens", "-5"], "--max-new-tokens", ">= 1"),  # checked in estimate mode too (it is unused there)
     (["--mode", "bogus"], "--mode", "invalid choice"),
     (["--propagator", "oracle"], "--propagator", "invalid choice"),
+    (["--criterion", "strict"], "--criterion", "invalid choice"),
     (["--model", "no-such-model"], "--model", "no such file or folder"),
     (["--scorer", "http://127.0.0.1:8011"], "--scorer", "/v1"),
     (["--scorer", "ftp://127.0.0.1/v1"], "--scorer", "http://"),
@@ -99,6 +100,7 @@ def test_label_cases_files(files, capsys):
 @pytest.mark.parametrize("options, option", [
     (["--propagator", "conservative", "--knn-k", "4"], "--knn-k"),
     (["--propagator", "conservative", "--tolerance", "0.2"], "--tolerance"),
+    (["--propagator", "conservative", "--criterion", "mean+guard"], "--criterion"),
     (["--propagator", "conservative", "--model", "MODEL"], "--model")])
 def test_options_that_do_nothing_are_ignored_with_a_warning(files, capsys, options, option):
     options = [str(files / "model") if o == "MODEL" else o for o in options]
@@ -186,3 +188,13 @@ def test_eval_report_paths_and_failures(files, capsys, monkeypatch):
 def test_no_command_and_demo(files, capsys):
     fails(capsys, [], "the following arguments are required", "command")
     fails(capsys, ["demo", "--model", str(files / "none")], "--model", "no such file or folder")
+
+
+@pytest.mark.parametrize("options, criterion, lam", [
+    ([], "alone", 0.5), (["--tolerance", "0.2"], "alone", 0.2),
+    (["--criterion", "mean+guard"], "mean+guard", 0.5), (["--criterion", "copy", "--tolerance", "1"], "copy", 1.0)])
+def test_the_criterion_and_lambda_reach_the_record(files, monkeypatch, options, criterion, lam):
+    mock(monkeypatch)
+    assert main(["label", str(files / "cases.jsonl"), "-o", str(files / "out.jsonl"), *options]) == 0
+    settings = json.loads((files / "out.jsonl").read_text())["settings"]
+    assert (settings["criterion"], settings["lam"]) == (criterion, lam)

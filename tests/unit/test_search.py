@@ -6,7 +6,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from ifc_core import Chain, IFCError, Readers, Tags, Tolerance
+from ifc_core import Chain, IFCError, PermissivePropagator, Readers, ScoringError, Tags, Tolerance
+from ifc_core.scoring import MockScorer
+from ifc_core._tolerance import DEFAULT_CRITERION, AloneGains
 from ifc_core._search import candidate_labels, lower_covers
 
 CONF = Chain(["public", "internal", "confidential", "secret"])
@@ -207,24 +209,53 @@ def test_content_guard_ignores_style_tokens_and_copy_guard_catches_copied_values
     assert set(CRITERIA) == {"mean+guard", "content", "copy", "content+copy", "alone"}
 
 
+def _gains(each, asked=None):
+    """`AloneGains` whose scores are `each[d]` for a document alone and zeros for none; `asked`
+    records every set scored."""
+    def score(sets):
+        if asked is not None:
+            asked.extend(sets)
+        return [np.array(each[next(iter(s))]) if s else np.zeros(3) for s in sets]
+    return AloneGains(score, list(each))
+
+
 def test_alone_guard_refuses_to_withhold_the_only_document_that_supports_a_content_token():
     # " four" restates d1's "4417": no token copied, and its score moves by only 1.2 nats when d1
     # is withheld, under the guard; shown alone, d1 raises it by 2.5 nats and nothing else does
+    asked = []
     view = TokenView((10, 11, 12), (" code", " is", " four"), {"d1": frozenset({20}), "d2": frozenset({21})},
-                     frozenset({10, 11}), alone={"d1": np.array([0.1, 0.0, 2.5]), "d2": np.array([0.2, 0.1, 0.3])})
+                     frozenset({10, 11}), alone=_gains({"d1": [0.1, 0.0, 2.5], "d2": [0.2, 0.1, 0.3]}, asked))
     root = np.array([-0.5, -0.5, -0.5])
     value = root - np.array([0.0, 0.0, 1.2])
     assert Tolerance().compare(root, value, view.for_withheld(frozenset({"d1"})))[0]
-    assert not AloneGuard().compare(root, value, view.for_withheld(frozenset({"d1"})))[0]
+    assert asked == []  # the base test never asks for the gains
     assert AloneGuard().compare(root, value, view.for_withheld(frozenset({"d2"})))[0]  # d2 does not support it
-    both = replace(view, alone={"d1": np.array([0.0, 0.0, 2.5]), "d2": np.array([0.0, 0.0, 2.0])})
+    assert asked == [frozenset(), frozenset({"d2"})]  # lazily: none and the withheld d2 only, not the shown d1
+    assert not AloneGuard().compare(root, value, view.for_withheld(frozenset({"d1"})))[0]
+    assert sorted(asked, key=sorted) == [frozenset(), frozenset({"d1"}), frozenset({"d2"})]  # each scored once
+    both = replace(view, alone=_gains({"d1": [0.0, 0.0, 2.5], "d2": [0.0, 0.0, 2.0]}))
     assert AloneGuard().compare(root, value, both.for_withheld(frozenset({"d1"})))[0]  # d2, shown, supports it too
+    assert not AloneGuard().compare(root, value, both.for_withheld(frozenset({"d1", "d2"})))[0]  # not when withheld
     quoted = replace(view, query_tokens=frozenset({10, 11, 12}))  # the question already says it
     assert AloneGuard().compare(root, value, quoted.for_withheld(frozenset({"d1"})))[0]
-    assert AloneGuard().compare(root, value, replace(view, alone={}).for_withheld(frozenset({"d1"})))[0]  # no gains
+    assert AloneGuard().compare(root, value, replace(view, alone=None).for_withheld(frozenset({"d1"})))[0]  # no gains
     assert not AloneGuard(lam=0.5).compare(root, root - 3.0, view)[0]  # and the default test first
+    span = replace(view, output_ids=(12,), pieces=(" four",), alone=view.alone.sliced(np.array([2])))
+    assert Tolerance(lam=3.0).compare(root[2:], value[2:], span.for_withheld(frozenset({"d1"})))[0]
+    assert not AloneGuard(lam=3.0).compare(root[2:], value[2:], span.for_withheld(frozenset({"d1"})))[0]  # a span
     with pytest.raises(ValueError, match="alone_gain"):
         AloneGuard(alone_gain=-1)
+    broken = AloneGains(lambda sets: [np.full(3, np.nan) for _ in sets], ["d1"])
+    with pytest.raises(ScoringError, match="non-finite"):
+        broken.of(["d1"])
+
+
+def test_alone_is_the_default_criterion_of_the_permissive_propagator():
+    assert DEFAULT_CRITERION == "alone"
+    scorer = MockScorer(lambda context, output: -0.1)
+    assert PermissivePropagator(scorer).tolerance == AloneGuard()
+    assert PermissivePropagator(scorer, tolerance=0.2).tolerance == AloneGuard(lam=0.2)
+    assert type(PermissivePropagator(scorer, tolerance=Tolerance()).tolerance) is Tolerance  # asked for
 
 
 def test_a_withheld_document_that_improves_the_score_is_noted():

@@ -185,7 +185,7 @@ def test_good_input_still_passes():
     assert Tolerance.of(0.2) == Tolerance(lam=0.2) and Tolerance.of(None) == Tolerance()
     assert Tolerance(lam=np.float32(0.5)).lam == 0.5 and SearchBudget(max_scored=None, seconds=None).seconds is None
     assert LabelCodec(CONF).where("internal") == LabelCodec(CONF).where(CONF.label("internal"))
-    assert make_propagator("permissive", SCORER, k=3).tolerance == Tolerance()  # another propagator's option
+    assert make_propagator("permissive", SCORER, k=3).tolerance == Tolerance.named("alone")  # another propagator's option
     ids = SCORER.encode("Zelbrook.")
     for output in ("Zelbrook.", list(ids), tuple(ids), np.asarray(ids)):
         d = PermissivePropagator(SCORER).label(Q, DOCS, output, id="c1")

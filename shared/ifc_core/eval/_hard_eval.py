@@ -16,7 +16,7 @@ from .._permissive import PermissivePropagator
 from .._record import Candidate, Decision
 from ..scoring import Generation, Scorer, ScoringRun
 from .._search import Tolerance, exhaustive_label, token_view
-from .._tolerance import alone_view
+from .._tolerance import DEFAULT_CRITERION, alone_view
 from .._sources import LabelledSource
 from ._cases import EvalCase
 from ._hard import HARD, hard_cases
@@ -25,7 +25,7 @@ from ._metrics import Metrics, summarise
 __all__ = ["GROUPS", "ReferencePropagator", "hard_data", "hard_rows", "criterion_sweep"]
 
 GROUPS = (*HARD, "model-written")
-DEFAULT = Tolerance.name
+DEFAULT = DEFAULT_CRITERION
 
 
 class ReferencePropagator(PermissivePropagator):

@@ -15,6 +15,7 @@ from typing import Any
 from .. import _checks as checks
 from .._errors import ConfigurationError
 from .._search import Tolerance
+from .._tolerance import DEFAULT_CRITERION
 from ._agent_report import AGENT_DESCRIPTIONS, agent_targets
 from ._hard_report import HARD_DESCRIPTIONS, hard_sections
 from ._metrics import Metrics
@@ -204,7 +205,8 @@ def _write(result: EvalResult, folder: Path, command: str) -> None:
     if _base_sweep(result):
         chosen = supported_lambda(result.sweep)
         parts.append("## Calibration: the tolerance λ\n\nThe permissive propagator in estimate mode on the "
-                     "synthetic and news cases, for each λ, with the 2-nat per-token guard and without it. "
+                     f"synthetic and news cases, for each λ, with the 2-nat per-token guard and without it "
+                     f"(criterion `{DEFAULT_CRITERION}`, the default). "
                      "Every (context, output) pair is scored once for the whole sweep.\n\n" + _table(
                          ["λ", "per-token guard", "improved (of possible)", "unsafe", "exact"],
                          [[f"{r['lam']:g}", "2.0" if r["guard"] else "off", _pct(r["improved"]), _pct(r["unsafe"]),

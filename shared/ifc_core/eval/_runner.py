@@ -16,6 +16,7 @@ from .._record import Decision
 from .._registry import PROPAGATORS, make_propagator
 from ..scoring import HFScorer, MemoScorer, Scorer
 from .._search import CRITERIA, Tolerance
+from .._tolerance import DEFAULT_CRITERION
 from ._cases import EvalCase
 from ._agent_eval import AGENT_PROPAGATORS, agent_enforce_rows, agent_reference_rows, agent_rows
 from ._hard_eval import GROUPS, criterion_sweep, hard_data, hard_rows
@@ -52,7 +53,7 @@ class EvalConfig:
     peer_ablations: int = 32
     seed: int = 0
     hard: int = 20  # cases per hard group
-    criteria: tuple[str, ...] = ("mean+guard",)  # tolerance criteria measured on the hard groups and swept
+    criteria: tuple[str, ...] = (DEFAULT_CRITERION,)  # tolerance criteria measured on the hard groups and swept
 
     def __post_init__(self) -> None:
         self.datasets = checks.names(self.datasets, "datasets", "dataset")
@@ -212,17 +213,17 @@ def _sweep(scorer: Scorer, cases: list[EvalCase], config: EvalConfig) -> list[di
     rows = []
     for lam, guard in tqdm([(lam, g) for g in (2.0, None) for lam in config.lambdas] if cases else [],
                            desc="λ sweep", leave=False):
-        prop = make_propagator("permissive", scorer, tolerance=Tolerance(lam, guard))
+        prop = make_propagator("permissive", scorer, tolerance=Tolerance.named(DEFAULT_CRITERION, lam, guard))
         pairs = []
         for case in cases:
             prop.lattice = case.lattice
             pairs.append((case, prop.label(case.query, case.documents, case.output, id=case.id)))
         m = summarise("synthetic+news", "permissive", "estimate", pairs)
-        rows.append({"lam": lam, "guard": guard, "improved": m.improved, "unsafe": m.unsafe, "exact": m.exact})
+        rows.append({"lam": lam, "guard": guard, "criterion": DEFAULT_CRITERION, "improved": m.improved, "unsafe": m.unsafe, "exact": m.exact})
     return rows
 
 
-def supported_lambda(sweep: list[dict[str, Any]], guard: float | None = 2.0, criterion: str = "mean+guard",
+def supported_lambda(sweep: list[dict[str, Any]], guard: float | None = 2.0, criterion: str = DEFAULT_CRITERION,
                      group: str = "synthetic+news") -> float | None:
     """The λ the sweep supports, with a safety margin.
 
@@ -231,7 +232,7 @@ def supported_lambda(sweep: list[dict[str, Any]], guard: float | None = 2.0, cri
     improvement, then the smaller λ.
     """
     rows = sorted((r for r in sweep if r["guard"] == guard and r["unsafe"] is not None
-                   and r.get("criterion", "mean+guard") == criterion and r.get("group", "synthetic+news") == group),
+                   and r.get("criterion", DEFAULT_CRITERION) == criterion and r.get("group", "synthetic+news") == group),
                   key=lambda r: r["lam"])
     if not rows:
         return None
