@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).parent))
 import agent_case as A  # noqa: E402
-from ifc_core import HFScorer, PermissivePropagator, render_tool_calls  # noqa: E402
+from ifc_core import HFScorer, PermissivePropagator, Tolerance, render_tool_calls  # noqa: E402
 from ifc_core.scoring.hf_cache import common_prefix  # noqa: E402
 
 TARGET_LABEL, TARGET_ENFORCE = 0.3, 1.5
@@ -59,6 +59,13 @@ def cached_generation_s(scorer: HFScorer, previous: list[dict[str, str]], chat: 
     return time.perf_counter() - start
 
 
+CRITERION: str | None = None  # --criterion; None: the engine's default
+
+
+def permissive(scorer: HFScorer) -> PermissivePropagator:
+    return PermissivePropagator(scorer, tolerance=None if CRITERION is None else Tolerance.named(CRITERION))
+
+
 def out_tokens(scorer: HFScorer, step: A.Step) -> int:
     """Tokens of the step's answer as the labeller sees it (text and rendered tool calls)."""
     return len(scorer.encode(render_tool_calls(step.content, step.calls)))
@@ -68,7 +75,7 @@ def estimate_runs(scorer: HFScorer, repeat: int) -> list[list[Any]]:
     """`repeat` runs of the agent in estimate mode on `scorer`: decisions per run."""
     runs = []
     for r in range(repeat):
-        prop = PermissivePropagator(scorer)
+        prop = permissive(scorer)
         tracker = A.tracker(prop)
         runs.append(A.run_estimate(tracker, f"run-{r}"))
         tracker.finish(f"run-{r}")
@@ -92,7 +99,7 @@ def enforce_runs(scorer: HFScorer, steps: list[A.Step], repeat: int) -> list[dic
     length from the prompt it is given (the first, and every regeneration)."""
     rows: list[dict[str, Any]] = [{} for _ in steps]
     for r in range(repeat):
-        prop = PermissivePropagator(scorer)
+        prop = permissive(scorer)
         tracker = A.tracker(prop)
         key = f"enforce-{r}"
         A.begin(tracker, key)
@@ -126,7 +133,7 @@ def interleaved(scorer: HFScorer, runs: int, budget: int) -> dict[str, Any]:
     """`runs` agent runs at once, their steps interleaved, on a scorer with a `budget`-byte run cache:
     the memory held stays under the budget; evicted runs pay for a full prefill again."""
     small = HFScorer(scorer.model, scorer.tokenizer, model_id=scorer.model_id, run_cache_bytes=budget)
-    trackers = [A.tracker(PermissivePropagator(small)) for _ in range(runs)]
+    trackers = [A.tracker(permissive(small)) for _ in range(runs)]
     walks = [A.steps(t, f"run-{i}") for i, t in enumerate(trackers)]
     tokens, high = 0, 0
     for _ in A.STEPS:
@@ -154,12 +161,16 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2: both cores of an idle machine)")
     p.add_argument("--repeat", type=int, default=3, help="runs of the whole agent; each time is the best of them")
     p.add_argument("--interleaved", type=int, default=4, help="runs at once for the memory table (0: skip)")
+    p.add_argument("--criterion", help="the tolerance criterion (default: the engine's, alone)")
     args = p.parse_args()
+    global CRITERION
+    CRITERION = args.criterion
     warnings.filterwarnings("ignore", category=FutureWarning)
     torch.set_num_threads(args.threads)
     scorer = HFScorer.load()
     cold = HFScorer(scorer.model, scorer.tokenizer, model_id=scorer.model_id, run_cache_bytes=0)
-    print(f"{scorer.model_id} on {scorer.describe()}; run cache budget {scorer.run_cache.max_bytes >> 20} MiB")
+    print(f"{scorer.model_id} on {scorer.describe()}; run cache budget {scorer.run_cache.max_bytes >> 20} MiB; "
+          f"criterion {permissive(scorer).tolerance.name}")
     estimate_runs(scorer, 1)  # warm-up
     scorer.run_cache.clear()
     gen, cached = [], []

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import _checks as checks
-from ._errors import ScoringError
+from ._errors import ConfigurationError, ScoringError
 from ._knn_store import KNNDatastore, hidden_states_of
 from ._lattice import Label, Lattice
 from ._prompt import ChatPrompt
@@ -80,6 +80,9 @@ class KNNLMPropagator(Propagator):
                  max_candidates: int = 4096) -> None:
         super().__init__(scorer, prompt=prompt, lattice=lattice)
         self.tolerance = Tolerance.of(tolerance)
+        if type(self.tolerance) is not Tolerance:
+            raise ConfigurationError(f"tolerance: the kNN-LM propagator judges with mean+guard only (Tolerance), not "
+                                     f"{self.tolerance.name!r}: its search has no per-document token view")
         self.alpha = checks.number(alpha, "alpha", above=0, below=1)
         self.generation_alpha = checks.number(generation_alpha, "generation_alpha", above=0, below=1)
         self.k = checks.whole(k, "k")

@@ -38,8 +38,9 @@ class SearchBudget:
     """How far one label search may go before it gives up and the conservative label is used.
 
     `max_candidates`: candidate labels enumerated (the join-closure of the labels present);
-    `max_scored`: distinct restricted contexts scored (one model row each); `seconds`: wall time
-    of the search, checked between scoring steps. The defaults keep a decision on the embedded
+    `max_scored`: distinct restricted contexts scored (one model row each), not counting the
+    leave-one-in contexts of the ``"alone"`` criterion (at most one per document, and one with
+    none); `seconds`: wall time of the search, those included, checked after every scoring step. The defaults keep a decision on the embedded
     model within seconds on two CPU cores for contexts of up to ~1,000 tokens
     (benchmarks/search_scaling.py); `None` lifts a limit.
     """
@@ -131,8 +132,11 @@ class _Walk:
         self.scored += len(sets)
         self._check_time()
 
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
     def _check_time(self) -> None:
-        spent = time.perf_counter() - self.start
+        spent = self.elapsed()
         if self.budget.seconds is not None and spent > self.budget.seconds:
             raise SearchBudgetError(f"the search took over {self.budget.seconds:g} s ({spent:.1f} s, {self.scored} "
                                     "contexts scored); raise SearchBudget(seconds=...)")
@@ -143,6 +147,7 @@ class _Walk:
             scores = self.memo[ids]
             view = self.view.for_withheld(frozenset(d.id for d in self.docs) - ids) if self.view else None
             similar, mean, worst = self.tolerance.compare(self.root_scores, scores, view)
+            self._check_time()  # a criterion may score contexts of its own (`AloneGains`)
             self.seen[label] = Candidate(label.to_json(), [d.id for d in self.docs if d.id in ids],
                                          float(-scores.mean()), mean, worst, similar or label == self.root)
         return self.seen[label]
@@ -192,7 +197,33 @@ def search_label(inputs: DecisionInputs, docs: list[LabelledSource], score: Scor
         if notes is not None:
             notes.append("every document's label is at or below the query's: nothing to withhold, nothing scored")
         return present, [d.id for d in inputs.documents], []
-    walk = _Walk(inputs, docs, score, tolerance, SearchBudget.of(budget, max_candidates), known, view)
+    budget = SearchBudget.of(budget, max_candidates)
+    walk = _walk(inputs, docs, score, tolerance, budget, known, view, floor, prune)
+    label, admitted, candidates = walk.choose()
+    base = tolerance.base()
+    if base is not None:
+        # a stricter criterion fails more candidates, and in a lattice that is not a chain the
+        # choice can then move to an incomparable label: never end below the base criterion's
+        left = SearchBudget(budget.max_candidates,
+                            None if budget.max_scored is None else max(1, budget.max_scored - walk.scored),
+                            None if budget.seconds is None else max(1e-3, budget.seconds - walk.elapsed()))
+        other = _walk(inputs, docs, score, base, left, {**(known or {}), **walk.memo}, None, floor, prune).choose()[0]
+        if not other <= label:
+            if notes is not None:
+                notes.append(f"the {tolerance.name} criterion chose {label.to_json()}, not above the "
+                             f"{base.name} criterion's {other.to_json()}: the label is their join")
+            label = label.join(other)
+            admitted = [d.id for d in inputs.documents if inputs.label_of(d) <= label]
+    if notes is not None:
+        notes.extend(scorer_limit_notes(candidates, view))
+    return label, admitted, candidates
+
+
+def _walk(inputs: DecisionInputs, docs: list[LabelledSource], score: Score, tolerance: Tolerance,
+          budget: SearchBudget, known: dict[frozenset[str], np.ndarray] | None, view: TokenView | None,
+          floor: Label | None, prune: Prune) -> _Walk:
+    """The walk of `search_label`, done: its records hold every candidate it scored."""
+    walk = _Walk(inputs, docs, score, tolerance, budget, known, view)
     walk.record(walk.root)
     frontier, visited = [walk.root], {walk.root}
     failed: list[Label] = []
@@ -208,10 +239,7 @@ def search_label(inputs: DecisionInputs, docs: list[LabelledSource], score: Scor
             nxt.extend(c for c in similar if c not in visited)
             visited.update(similar)
         frontier = nxt
-    result = walk.choose()
-    if notes is not None:
-        notes.extend(scorer_limit_notes(result[2], view))
-    return result
+    return walk
 
 
 def _decided(walk: _Walk, frontier: list[Label], floor: Label) -> bool:
@@ -254,7 +282,7 @@ def scorer_limit_notes(candidates: Sequence[Candidate], view: TokenView | None) 
         withheld = sorted(set(full.documents) - set(c.documents))
         if not c.similar or not withheld or c.mean_increase > -_IMPROVES:
             continue
-        words = {t for t, m in zip(view.output_ids, content_mask(view.pieces)) if m} - view.query_tokens
+        words = {t for t, m in zip(view.output_ids, view.new_content()) if m}
         shared = [d for d in withheld if view.doc_tokens.get(d, frozenset()) & words]
         if shared:
             notes.append(f"scorer limit: withholding {shared} made the output more likely (mean NLL "

@@ -34,25 +34,27 @@ class AloneGains:
     log-probability of the output when it alone is shown, against no document. `of(ids)` scores
     the documents not yet scored (and the empty context) in one call to `score`; a criterion asks
     only for the documents it needs, so a search in which no candidate that withholds a document
-    passes the default test never pays for them. `sliced(keep)` shares the scores and sees only
+    passes the base test never pays for them. `sliced(keep)` shares the scores and sees only
     the output positions `keep` (a span's tokens)."""
 
     def __init__(self, score: Scores, ids: Sequence[str], keep: np.ndarray | None = None,
-                 cache: dict[str, np.ndarray] | None = None) -> None:
+                 cache: dict[frozenset[str], np.ndarray] | None = None) -> None:
         self._score, self.ids, self._keep = score, tuple(ids), keep
-        self._cache: dict[str, np.ndarray] = {} if cache is None else cache  # "" holds the empty context
+        self._cache: dict[frozenset[str], np.ndarray] = {} if cache is None else cache  # by document set
 
     def of(self, ids: Iterable[str]) -> dict[str, np.ndarray]:
         wanted = [d for d in dict.fromkeys(ids) if d in self.ids]
-        missing = [d for d in ["", *wanted] if d not in self._cache]
+        sets = [frozenset(), *(frozenset([d]) for d in wanted)]
+        missing = [s for s in sets if s not in self._cache]
         if missing:
-            scores = [np.asarray(a, dtype=np.float64) for a in
-                      self._score([frozenset([d]) if d else frozenset() for d in missing])]
+            scores = [np.asarray(a, dtype=np.float64) for a in self._score(missing)]
+            if len(scores) != len(missing):
+                raise ScoringError(f"scores for {len(scores)} contexts, {len(missing)} asked for")
             if not all(np.all(np.isfinite(a)) for a in scores):
                 raise ScoringError("non-finite score from the model")
             self._cache.update(zip(missing, scores))
-        none = self._cache[""]
-        gains = {d: self._cache[d] - none for d in wanted}
+        none = self._cache[frozenset()]
+        gains = {d: self._cache[frozenset([d])] - none for d in wanted}
         return gains if self._keep is None else {d: g[self._keep] for d, g in gains.items()}
 
     def sliced(self, keep: np.ndarray) -> AloneGains:
@@ -67,7 +69,8 @@ class TokenView:
     `pieces` are the output tokens as text; `doc_tokens` the token ids of each document's text;
     `withheld` the documents the candidate being judged leaves out (set per candidate); `alone`,
     for a criterion that asks for it (`Tolerance.needs_alone`), the leave-one-in gains of each
-    document (`AloneGains`, scored on first use).
+    document (`AloneGains`, scored on first use); `query_tokens` and `query_words` the tokens and
+    the words (`words_of`) of the prompt outside the documents: the question and the template.
     """
 
     output_ids: tuple[int, ...]
@@ -76,6 +79,18 @@ class TokenView:
     query_tokens: frozenset[int] = frozenset()
     withheld: frozenset[str] = frozenset()
     alone: AloneGains | None = None
+    query_words: frozenset[str] = frozenset()
+
+    def new_content(self) -> np.ndarray:
+        """Mask of the output's content words (`content_mask`) that the question and template do
+        not show as whole words (`words_of`, case aside), so that a digit of a date in the
+        question does not excuse the same digit in a secret code."""
+        mask = np.zeros(len(self.pieces), dtype=bool)
+        for idx in _words(self.pieces):
+            text = "".join(self.pieces[i] for i in idx)
+            if _is_content(text) and _norm(text) not in self.query_words:
+                mask[idx] = True
+        return mask
 
     def for_withheld(self, withheld: frozenset[str]) -> TokenView:
         return replace(self, withheld=withheld)
@@ -100,10 +115,9 @@ _NUMBER_WORDS = frozenset(
 _WORD = re.compile(r"[A-Za-z]+")
 
 
-def content_mask(pieces: tuple[str, ...]) -> np.ndarray:
-    """Which output tokens carry content: digits, names (capitalised words that are not function
-    words) and number words, with every sub-word piece of such a word. Style words ("keep",
-    "annual") are not content; that is the point (docs/calibration.md)."""
+def _words(pieces: Sequence[str]) -> list[list[int]]:
+    """The output's words as lists of token indices: a word starts at a space, at a character
+    that is not a letter or digit, or after one."""
     words: list[list[int]] = []
     for i, piece in enumerate(pieces):
         starts = not words or piece[:1].isspace() or not piece[:1].isalnum() or not pieces[i - 1][-1:].isalnum()
@@ -111,13 +125,34 @@ def content_mask(pieces: tuple[str, ...]) -> np.ndarray:
             words.append([i])
         else:
             words[-1].append(i)
+    return words
+
+
+def _is_content(word: str) -> bool:
+    text = word.strip()
+    letters = "".join(_WORD.findall(text))
+    return (any(ch.isdigit() for ch in text)
+            or (letters[:1].isupper() and letters.lower() not in _FUNCTION_WORDS)
+            or letters.lower() in _NUMBER_WORDS)
+
+
+def _norm(word: str) -> str:
+    return "".join(ch for ch in word.lower() if ch.isalnum())
+
+
+def words_of(text: str) -> frozenset[str]:
+    """The words of `text` as `TokenView.new_content` compares them: runs of letters and digits,
+    lower case, split where `_words` splits the output ("4,417" is "4" and "417")."""
+    return frozenset(m.lower() for m in re.findall(r"[^\W_]+", text))
+
+
+def content_mask(pieces: tuple[str, ...]) -> np.ndarray:
+    """Which output tokens carry content: digits, names (capitalised words that are not function
+    words) and number words, with every sub-word piece of such a word. Style words ("keep",
+    "annual") are not content; that is the point (docs/calibration.md)."""
     mask = np.zeros(len(pieces), dtype=bool)
-    for idx in words:
-        text = "".join(pieces[i] for i in idx).strip()
-        letters = "".join(_WORD.findall(text))
-        if (any(ch.isdigit() for ch in text)
-                or (letters[:1].isupper() and letters.lower() not in _FUNCTION_WORDS)
-                or letters.lower() in _NUMBER_WORDS):
+    for idx in _words(pieces):
+        if _is_content("".join(pieces[i] for i in idx)):
             mask[idx] = True
     return mask
 
@@ -184,6 +219,11 @@ class Tolerance:
         """A criterion's own test beyond the mean and the guard (none for the default)."""
         return True
 
+    def base(self) -> Tolerance | None:
+        """The criterion this one only adds tests to, whose label the search never ends below
+        (`search_label` joins the two where they are incomparable); None for the base itself."""
+        return None
+
     def _guarded(self, increase: np.ndarray, view: TokenView | None) -> np.ndarray:
         """The tokens the per-token guard looks at: all of them."""
         return np.ones(len(increase), dtype=bool)
@@ -244,10 +284,13 @@ class AloneGuard(Tolerance):
         super().__post_init__()
         number(self.alone_gain, f"{type(self).__name__}.alone_gain", low=0)
 
+    def base(self) -> Tolerance:
+        return Tolerance(self.lam, self.max_token_increase)
+
     def _holds(self, root: np.ndarray, candidate: np.ndarray, view: TokenView) -> bool:
         if view.alone is None or not view.withheld:
             return True
-        new = content_mask(view.pieces) & np.array([t not in view.query_tokens for t in view.output_ids], dtype=bool)
+        new = view.new_content()
         if not new.any():
             return True
         # the withheld documents first: only a token one of them supports needs the shown ones
@@ -288,5 +331,8 @@ def token_view(prompt: Any, decode: Callable[[Sequence[int]], str], query: str, 
     inside = {i for start, end in built.spans.values() for i in range(start, end)}
     doc_tokens = {d: frozenset(built.ids[s:e]) for d, (s, e) in built.spans.items()}
     rest = frozenset(t for i, t in enumerate(built.ids) if i not in inside)
+    cuts = sorted(built.spans.values())
+    outside = [built.ids[a:b] for a, b in zip([0, *(e for _, e in cuts)], [*(s for s, _ in cuts), len(built.ids)])]
     ids = tuple(int(t) for t in output_ids)
-    return TokenView(ids, tuple(decode([t]) for t in ids), doc_tokens, rest)
+    words = frozenset().union(*(words_of(decode(seg)) for seg in outside if seg))
+    return TokenView(ids, tuple(decode([t]) for t in ids), doc_tokens, rest, query_words=words)

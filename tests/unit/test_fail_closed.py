@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from ifc_core import Chain, ConservativePropagator, KNNLMPropagator, LabelledSource, MockScorer, PermissivePropagator
+from ifc_core import (Chain, ConservativePropagator, KNNLMPropagator, LabelledSource, MockScorer, PermissivePropagator,
+                      Tolerance)
 
 from .mock_cases import ANSWER, CONF, answering, docs, needs, query
 
@@ -121,3 +122,30 @@ def test_knnlm_needs_hidden_states_and_says_so():
     assert "hidden states" in d.fallback_reason and d.label == CONF.label("secret")
     e = prop.enforce(query(), DOCS, max_new_tokens=8)
     assert "hidden states" in e.fallback_reason and e.label == CONF.label("secret")
+
+
+def test_a_failure_in_the_leave_one_in_contexts_falls_back():
+    # every candidate passes the base test, so the default criterion ("alone") asks for the gains
+    # of the withheld documents; the context with the launch document alone is poisoned
+    def poisoned(context, output):
+        return float("nan") if "Heron" in context and "Zelbrook" not in context else -0.1
+
+    check_fallback(PermissivePropagator(MockScorer(poisoned)).label(query(), DOCS, ANSWER), "non-finite")
+    base = PermissivePropagator(MockScorer(poisoned), tolerance=Tolerance()).label(query(), DOCS, ANSWER)
+    assert base.fallback_reason is None  # the base criterion never scores that context
+
+
+def test_the_leave_one_in_contexts_count_against_the_search_time_budget():
+    import time
+
+    from ifc_core import SearchBudget
+
+    def slow(context, output):  # only the launch document alone is slow: a leave-one-in context, never the walk's
+        if "Heron" in context and "Zelbrook" not in context:
+            time.sleep(0.3)
+        return -0.1
+
+    # the query's label (internal) is the floor: the walk ends at the internal candidate, whose
+    # test scores the withheld launch document alone
+    prop = PermissivePropagator(MockScorer(slow), budget=SearchBudget(seconds=0.2))
+    check_fallback(prop.label(query("internal"), DOCS, ANSWER), "took over 0.2 s")

@@ -1,14 +1,16 @@
 """Pure logic of the label search: candidates, lower covers, the tolerance test."""
 
 import math
+import re
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from ifc_core import Chain, IFCError, PermissivePropagator, Readers, ScoringError, Tags, Tolerance
+from ifc_core import Chain, IFCError, LabelledSource, PermissivePropagator, Readers, ScoringError, Tags, Tolerance
 from ifc_core.scoring import MockScorer
-from ifc_core._tolerance import DEFAULT_CRITERION, AloneGains
+from ifc_core._prompt import ChatPrompt
+from ifc_core._tolerance import DEFAULT_CRITERION, AloneGains, token_view, words_of
 from ifc_core._search import candidate_labels, lower_covers
 
 CONF = Chain(["public", "internal", "confidential", "secret"])
@@ -236,7 +238,7 @@ def test_alone_guard_refuses_to_withhold_the_only_document_that_supports_a_conte
     both = replace(view, alone=_gains({"d1": [0.0, 0.0, 2.5], "d2": [0.0, 0.0, 2.0]}))
     assert AloneGuard().compare(root, value, both.for_withheld(frozenset({"d1"})))[0]  # d2, shown, supports it too
     assert not AloneGuard().compare(root, value, both.for_withheld(frozenset({"d1", "d2"})))[0]  # not when withheld
-    quoted = replace(view, query_tokens=frozenset({10, 11, 12}))  # the question already says it
+    quoted = replace(view, query_words=frozenset({"four"}))  # the question already says it
     assert AloneGuard().compare(root, value, quoted.for_withheld(frozenset({"d1"})))[0]
     assert AloneGuard().compare(root, value, replace(view, alone=None).for_withheld(frozenset({"d1"})))[0]  # no gains
     assert not AloneGuard(lam=0.5).compare(root, root - 3.0, view)[0]  # and the default test first
@@ -248,6 +250,22 @@ def test_alone_guard_refuses_to_withhold_the_only_document_that_supports_a_conte
     broken = AloneGains(lambda sets: [np.full(3, np.nan) for _ in sets], ["d1"])
     with pytest.raises(ScoringError, match="non-finite"):
         broken.of(["d1"])
+
+
+def test_only_whole_words_of_the_question_excuse_a_content_word():
+    # SmolLM2 writes digits one token each: a "4" in the question ("lab 4") must not excuse the 4s of "4417"
+    pieces = (" The", " code", " is", " ", "4", "4", "1", "7", ",", " lab", " 4", ".")
+    view = TokenView(tuple(range(len(pieces))), pieces, {}, query_words=words_of("What is the code of lab 4, Ana?"))
+    assert view.new_content().tolist() == [False, False, False, False, True, True, True, True, False, False, False,
+                                           False]
+    assert words_of("It costs 4,417 kr.") == {"it", "costs", "4", "417", "kr"}
+
+
+def test_token_view_takes_the_question_words_from_outside_the_documents():
+    scorer = MockScorer(lambda c, o: -0.1)
+    docs = [LabelledSource("d1", "The code is 4417.", CONF.label("secret"))]
+    view = token_view(ChatPrompt(scorer), scorer.decode, "Lab 9?", docs, ())
+    assert {"lab", "9", "question"} <= view.query_words and not {"4417", "d1", "code"} & view.query_words
 
 
 def test_alone_is_the_default_criterion_of_the_permissive_propagator():
@@ -267,3 +285,39 @@ def test_a_withheld_document_that_improves_the_score_is_noted():
     notes: list[str] = []
     search_label(inputs, docs, score, Tolerance(), view=view, notes=notes)
     assert len(notes) == 1 and "scorer limit" in notes[0] and "['a']" in notes[0]
+
+
+def test_a_stricter_criterion_never_ends_below_the_base_criterions_label():
+    # tags a, b (incomparable): the output restates A's code in words; B (an attacker's) lists the
+    # same number words. Shown alone, B raises " seven" and A barely does, so "alone" fails {a}
+    # (it withholds B, the only support of " seven") and would choose {b}, dropping tag a, where
+    # mean+guard chooses {a}. The search joins the two.
+    tags = Tags(["a", "b"])
+    words = ("four", "one", "seven")
+
+    def scores(context, output):
+        a, b = "4417" in context, "Lucky" in context
+        out = []
+        for t in re.findall(r"\s+|\S+", output):  # MockScorer's tokens
+            if t not in words:
+                out.append(-0.2)
+            elif a and b:
+                out.append(-0.5)
+            elif a:
+                out.append(-1.5 if t == "seven" else -0.5)
+            elif b:
+                out.append(-1.0)
+            else:
+                out.append(-3.0 if t == "seven" else -4.0)
+        return out
+
+    docs = [LabelledSource("A", "The vault code is 4417.", tags.label(["a"])),
+            LabelledSource("B", "Lucky words: four one seven.", tags.label(["b"]))]
+    output = "The code is four four one seven"
+    for query_tags, truth in (([], ["a"]), (["b"], ["a", "b"])):
+        q = LabelledSource("q", "What is the vault code?", tags.label(query_tags))
+        base = PermissivePropagator(MockScorer(scores), tolerance=Tolerance()).label(q, docs, output)
+        alone = PermissivePropagator(MockScorer(scores)).label(q, docs, output)
+        assert base.label == tags.label(truth)
+        assert base.label <= alone.label == q.label.join(tags.label(["a", "b"]))
+        assert any("their join" in n for n in alone.notes) and alone.admitted == ["A", "B"]

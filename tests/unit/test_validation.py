@@ -192,3 +192,11 @@ def test_good_input_still_passes():
         assert d.fallback_reason is None and d.id == "c1"
     assert KNNLMPropagator(SCORER, alpha=0.5, k=np.int64(4)).k == 4
     assert ConservativePropagator().label(Q, (d for d in DOCS), "x").label == CONF.label("secret")
+
+
+def test_knnlm_refuses_a_criterion_it_cannot_apply():
+    from ifc_core import KNNLMPropagator
+
+    with pytest.raises(ConfigurationError, match="tolerance: the kNN-LM propagator judges with mean\\+guard only"):
+        KNNLMPropagator(SCORER, tolerance=Tolerance.named("alone"))
+    assert KNNLMPropagator(SCORER, tolerance=0.2).tolerance == Tolerance(lam=0.2)
