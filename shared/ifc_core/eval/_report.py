@@ -226,8 +226,8 @@ def _write(result: EvalResult, folder: Path, command: str) -> None:
                           for r in result.scaling]) + "\n")
     parts.append(_peer_section(result))
     if result.skipped:
-        parts.append(f"\n## Skipped\n\n{len(result.skipped)} cases were skipped, never truncated "
-                     f"(AgentDojo's context limit: {cfg.agent_max_tokens} tokens):\n\n"
+        parts.append(f"\n## Skipped\n\n{len(result.skipped)} cases were skipped (never truncated), each with "
+                     f"its reason; AgentDojo's context limit is {cfg.agent_max_tokens} tokens:\n\n"
                      + "\n".join(f"- {s}" for s in result.skipped) + "\n")
     (folder / "README.md").write_text("\n".join(parts), encoding="utf-8")
     (folder / "summary.json").write_text(json.dumps(summary(result.metrics), indent=1, allow_nan=False) + "\n",
