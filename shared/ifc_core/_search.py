@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -40,7 +40,8 @@ class SearchBudget:
     `max_candidates`: candidate labels enumerated (the join-closure of the labels present);
     `max_scored`: distinct restricted contexts scored (one model row each), not counting the
     leave-one-in contexts of the ``"alone"`` criterion (at most one per document, and one with
-    none); `seconds`: wall time of the search, those included, checked after every scoring step. The defaults keep a decision on the embedded
+    none); `seconds`: wall time of the search, those included, checked after every scoring step
+    (for those, after every 8 contexts). The defaults keep a decision on the embedded
     model within seconds on two CPU cores for contexts of up to ~1,000 tokens
     (benchmarks/search_scaling.py); `None` lifts a limit.
     """
@@ -104,8 +105,10 @@ class _Walk:
                  budget: SearchBudget, known: dict[frozenset[str], np.ndarray] | None,
                  view: TokenView | None) -> None:
         self.inputs, self.docs, self._score, self.tolerance = inputs, docs, score, tolerance
-        self.budget, self.view = budget, view
         self.start = time.perf_counter()
+        if view is not None and view.alone is not None:
+            view = replace(view, alone=view.alone.checked(self._check_time))
+        self.budget, self.view = budget, view
         self.memo: dict[frozenset[str], np.ndarray] = dict(known or {})
         self.scored = 0
         lattice = inputs.lattice
@@ -207,7 +210,12 @@ def search_label(inputs: DecisionInputs, docs: list[LabelledSource], score: Scor
         left = SearchBudget(budget.max_candidates,
                             None if budget.max_scored is None else max(1, budget.max_scored - walk.scored),
                             None if budget.seconds is None else max(1e-3, budget.seconds - walk.elapsed()))
-        other = _walk(inputs, docs, score, base, left, {**(known or {}), **walk.memo}, None, floor, prune).choose()[0]
+        try:
+            other = _walk(inputs, docs, score, base, left, {**(known or {}), **walk.memo}, view, floor,
+                          prune).choose()[0]
+        except SearchBudgetError as exc:
+            raise SearchBudgetError(f"the check against the {base.name} criterion ran out of what the "
+                                    f"{tolerance.name} walk left of the budget: {exc}") from exc
         if not other <= label:
             if notes is not None:
                 notes.append(f"the {tolerance.name} criterion chose {label.to_json()}, not above the "
@@ -254,7 +262,8 @@ def _decided(walk: _Walk, frontier: list[Label], floor: Label) -> bool:
 def exhaustive_label(inputs: DecisionInputs, docs: list[LabelledSource], score: Score, tolerance: Tolerance,
                      budget: SearchBudget | None = None, known: dict[frozenset[str], np.ndarray] | None = None,
                      view: TokenView | None = None) -> tuple[Label, list[str], list[Candidate]]:
-    """The reference labeller: every candidate label scored, the same criterion and choice rule.
+    """The reference labeller: every candidate label scored, the same criterion, choice rule and
+    join with the base criterion's label (`search_label`).
 
     What the walk could achieve with this criterion if it never stopped early; for evaluation
     (``ifc eval`` reports it as ``reference``), not for production: it scores every induced set.
@@ -264,7 +273,14 @@ def exhaustive_label(inputs: DecisionInputs, docs: list[LabelledSource], score: 
     walk.need(walk.cands)
     for lab in walk.cands:
         walk.record(lab)
-    return walk.choose()
+    label, admitted, candidates = walk.choose()
+    base = tolerance.base()
+    if base is not None:  # the join rule of `search_label`
+        other = exhaustive_label(inputs, docs, score, base, budget, walk.memo, view)[0]
+        if not other <= label:
+            label = label.join(other)
+            admitted = [d.id for d in inputs.documents if inputs.label_of(d) <= label]
+    return label, admitted, candidates
 
 
 _IMPROVES = 0.05  # nats of mean NLL: withholding made the output this much more likely

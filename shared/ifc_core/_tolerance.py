@@ -21,12 +21,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ._checks import number
-from ._errors import ConfigurationError, ScoringError
+from ._errors import ConfigurationError, ConfigurationTypeError, ScoringError
 
 __all__ = ["CRITERIA", "DEFAULT_CRITERION", "AloneGains", "AloneGuard", "ContentCopyGuard", "ContentGuard", "CopyGuard",
            "TokenView", "Tolerance", "alone_view", "content_mask", "default_tolerance", "token_view"]
 
 Scores = Callable[[list[frozenset[str]]], Sequence[np.ndarray]]
+_CHUNK = 8  # leave-one-in contexts per call to the scorer
 
 
 class AloneGains:
@@ -38,28 +39,37 @@ class AloneGains:
     the output positions `keep` (a span's tokens)."""
 
     def __init__(self, score: Scores, ids: Sequence[str], keep: np.ndarray | None = None,
-                 cache: dict[frozenset[str], np.ndarray] | None = None) -> None:
-        self._score, self.ids, self._keep = score, tuple(ids), keep
+                 cache: dict[frozenset[str], np.ndarray] | None = None,
+                 check: Callable[[], None] | None = None) -> None:
+        self._score, self.ids, self._keep, self._check = score, tuple(ids), keep, check
         self._cache: dict[frozenset[str], np.ndarray] = {} if cache is None else cache  # by document set
 
     def of(self, ids: Iterable[str]) -> dict[str, np.ndarray]:
         wanted = [d for d in dict.fromkeys(ids) if d in self.ids]
         sets = [frozenset(), *(frozenset([d]) for d in wanted)]
         missing = [s for s in sets if s not in self._cache]
-        if missing:
-            scores = [np.asarray(a, dtype=np.float64) for a in self._score(missing)]
-            if len(scores) != len(missing):
-                raise ScoringError(f"scores for {len(scores)} contexts, {len(missing)} asked for")
+        for at in range(0, len(missing), _CHUNK):
+            part = missing[at:at + _CHUNK]
+            scores = [np.asarray(a, dtype=np.float64) for a in self._score(part)]
+            if len(scores) != len(part):
+                raise ScoringError(f"scores for {len(scores)} contexts, {len(part)} asked for")
             if not all(np.all(np.isfinite(a)) for a in scores):
                 raise ScoringError("non-finite score from the model")
-            self._cache.update(zip(missing, scores))
+            self._cache.update(zip(part, scores))
+            if self._check is not None:
+                self._check()  # the search's time budget, between chunks
         none = self._cache[frozenset()]
         gains = {d: self._cache[frozenset([d])] - none for d in wanted}
         return gains if self._keep is None else {d: g[self._keep] for d, g in gains.items()}
 
     def sliced(self, keep: np.ndarray) -> AloneGains:
         keep = keep if self._keep is None else self._keep[keep]
-        return AloneGains(self._score, self.ids, keep, self._cache)
+        return AloneGains(self._score, self.ids, keep, self._cache, self._check)
+
+    def checked(self, check: Callable[[], None]) -> AloneGains:
+        """The same gains (shared scores), calling `check` after each chunk it scores (a search's
+        time budget: it raises to stop)."""
+        return AloneGains(self._score, self.ids, self._keep, self._cache, check)
 
 
 @dataclass(frozen=True)
@@ -69,8 +79,9 @@ class TokenView:
     `pieces` are the output tokens as text; `doc_tokens` the token ids of each document's text;
     `withheld` the documents the candidate being judged leaves out (set per candidate); `alone`,
     for a criterion that asks for it (`Tolerance.needs_alone`), the leave-one-in gains of each
-    document (`AloneGains`, scored on first use); `query_tokens` and `query_words` the tokens and
-    the words (`words_of`) of the prompt outside the documents: the question and the template.
+    document (`AloneGains`, scored on first use); `query_tokens` the tokens of the prompt outside
+    the documents (the question and the template); `query_words` the words of the question
+    (`words_of`), not of the template or a system prompt it adds.
     """
 
     output_ids: tuple[int, ...]
@@ -82,13 +93,13 @@ class TokenView:
     query_words: frozenset[str] = frozenset()
 
     def new_content(self) -> np.ndarray:
-        """Mask of the output's content words (`content_mask`) that the question and template do
-        not show as whole words (`words_of`, case aside), so that a digit of a date in the
-        question does not excuse the same digit in a secret code."""
+        """Mask of the output's content words (`content_mask`) that the question does not show as
+        whole words (`words_of`, case aside): a digit of a date in the question does not excuse
+        the same digit in a secret code. Numbers of one or two digits and number words are never
+        excused, so a question that lists them ("zero one … nine") cannot switch the test off."""
         mask = np.zeros(len(self.pieces), dtype=bool)
-        for idx in _words(self.pieces):
-            text = "".join(self.pieces[i] for i in idx)
-            if _is_content(text) and _norm(text) not in self.query_words:
+        for word, idx in _words(self.pieces):
+            if _is_content(word) and not (word.lower() in self.query_words and _excusable(word)):
                 mask[idx] = True
         return mask
 
@@ -112,38 +123,46 @@ _NUMBER_WORDS = frozenset(
     "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred "
     "thousand million billion first second third fourth fifth sixth seventh eighth ninth tenth "
     "eleventh twelfth twentieth thirtieth".split())
-_WORD = re.compile(r"[A-Za-z]+")
+# a word: letters and digits of any script (and U+FFFD, a piece of a character split across
+# tokens), joined across one inner separator ("4,417", "2024-03-05", "Jean-Luc" are one word each)
+_CH = r"(?:[^\W_]|\ufffd)"
+_WORD = re.compile(rf"{_CH}+(?:[.,:/-]{_CH}+)*")
+_SEP = re.compile(r"[.,:/-]")
 
 
-def _words(pieces: Sequence[str]) -> list[list[int]]:
-    """The output's words as lists of token indices: a word starts at a space, at a character
-    that is not a letter or digit, or after one."""
-    words: list[list[int]] = []
-    for i, piece in enumerate(pieces):
-        starts = not words or piece[:1].isspace() or not piece[:1].isalnum() or not pieces[i - 1][-1:].isalnum()
-        if starts:
-            words.append([i])
-        else:
-            words[-1].append(i)
-    return words
+def _words(pieces: Sequence[str]) -> list[tuple[str, list[int]]]:
+    """The output's words (`_WORD`, on the output's text) with the indices of the tokens each
+    overlaps."""
+    ends = np.cumsum([len(p) for p in pieces])
+    starts = ends - np.array([len(p) for p in pieces], dtype=int)
+    return [(m.group(), [i for i in range(len(pieces)) if starts[i] < m.end() and ends[i] > m.start()])
+            for m in _WORD.finditer("".join(pieces))]
 
 
 def _is_content(word: str) -> bool:
-    text = word.strip()
-    letters = "".join(_WORD.findall(text))
-    return (any(ch.isdigit() for ch in text)
+    """Digits, names (a capital first letter, not a function word), number words, and any word
+    this test cannot read: letters without case (CJK, Arabic, …) or an undecodable piece."""
+    letters = "".join(ch for ch in word if ch.isalpha())
+    parts = {p.lower() for p in _SEP.split(word)}
+    return (any(ch.isdigit() or ch == "\ufffd" for ch in word)
             or (letters[:1].isupper() and letters.lower() not in _FUNCTION_WORDS)
-            or letters.lower() in _NUMBER_WORDS)
+            or (letters != "" and letters[0].lower() == letters[0].upper())
+            or bool(parts & _NUMBER_WORDS))
 
 
-def _norm(word: str) -> str:
-    return "".join(ch for ch in word.lower() if ch.isalnum())
+def _excusable(word: str) -> bool:
+    """Whether the question showing `word` excuses it: not a number word, and not a number of
+    fewer than three digits (cheap to list in a question, unlike a name or a longer number)."""
+    if {p.lower() for p in _SEP.split(word)} & _NUMBER_WORDS:
+        return False
+    digits = sum(ch.isdigit() for ch in word)
+    return digits == 0 or digits >= 3
 
 
 def words_of(text: str) -> frozenset[str]:
-    """The words of `text` as `TokenView.new_content` compares them: runs of letters and digits,
-    lower case, split where `_words` splits the output ("4,417" is "4" and "417")."""
-    return frozenset(m.lower() for m in re.findall(r"[^\W_]+", text))
+    """The words of `text` as `TokenView.new_content` compares them: `_WORD`, lower case
+    ("4,417" is one word, and "lab 4" does not contain it)."""
+    return frozenset(m.lower() for m in _WORD.findall(text))
 
 
 def content_mask(pieces: tuple[str, ...]) -> np.ndarray:
@@ -151,8 +170,8 @@ def content_mask(pieces: tuple[str, ...]) -> np.ndarray:
     words) and number words, with every sub-word piece of such a word. Style words ("keep",
     "annual") are not content; that is the point (docs/calibration.md)."""
     mask = np.zeros(len(pieces), dtype=bool)
-    for idx in _words(pieces):
-        if _is_content("".join(pieces[i] for i in idx)):
+    for word, idx in _words(pieces):
+        if _is_content(word):
             mask[idx] = True
     return mask
 
@@ -188,6 +207,9 @@ class Tolerance:
         """`value` itself, a bare λ (with the default guard), or the defaults for None."""
         if isinstance(value, Tolerance):
             return value
+        if isinstance(value, str):
+            raise ConfigurationTypeError(f"{field}: {value!r} is not a number; for a criterion by name pass "
+                                     f"Tolerance.named({value!r}), or give λ as a number (e.g. 0.5)")
         return cls() if value is None else cls(lam=number(value, field, low=0))
 
     @staticmethod
@@ -254,6 +276,9 @@ class CopyGuard(Tolerance):
         super().__post_init__()
         number(self.copy_increase, f"{type(self).__name__}.copy_increase", low=0)
 
+    def base(self) -> Tolerance:
+        return Tolerance(self.lam, self.max_token_increase)
+
     def _holds(self, root: np.ndarray, candidate: np.ndarray, view: TokenView) -> bool:
         copied = view.copied_from_withheld() & content_mask(view.pieces)
         return not copied.any() or float((root - candidate)[copied].max()) <= self.copy_increase
@@ -264,6 +289,9 @@ class ContentCopyGuard(CopyGuard, ContentGuard):
     """``"content+copy"``: the content-token guard of `ContentGuard` and the copy test of `CopyGuard`."""
 
     name: ClassVar[str] = "content+copy"
+
+    def base(self) -> Tolerance:
+        return ContentGuard(self.lam, self.max_token_increase)
 
 
 @dataclass(frozen=True)
@@ -331,8 +359,5 @@ def token_view(prompt: Any, decode: Callable[[Sequence[int]], str], query: str, 
     inside = {i for start, end in built.spans.values() for i in range(start, end)}
     doc_tokens = {d: frozenset(built.ids[s:e]) for d, (s, e) in built.spans.items()}
     rest = frozenset(t for i, t in enumerate(built.ids) if i not in inside)
-    cuts = sorted(built.spans.values())
-    outside = [built.ids[a:b] for a, b in zip([0, *(e for _, e in cuts)], [*(s for s, _ in cuts), len(built.ids)])]
     ids = tuple(int(t) for t in output_ids)
-    words = frozenset().union(*(words_of(decode(seg)) for seg in outside if seg))
-    return TokenView(ids, tuple(decode([t]) for t in ids), doc_tokens, rest, query_words=words)
+    return TokenView(ids, tuple(decode([t]) for t in ids), doc_tokens, rest, query_words=words_of(query))
