@@ -20,7 +20,7 @@ from ._errors import ScoringError, SearchBudgetError
 from ._inputs import DecisionInputs
 from ._lattice import Label, Lattice
 from ._record import Candidate
-from ._tolerance import CRITERIA, TokenView, Tolerance, content_mask, token_view
+from ._tolerance import CRITERIA, TokenView, Tolerance, token_view
 
 if TYPE_CHECKING:
     from ._sources import LabelledSource

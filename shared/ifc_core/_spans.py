@@ -12,7 +12,6 @@ the output's own search did not visit.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -66,11 +65,7 @@ def token_masks(decode: Callable[[Sequence[int]], str], output_ids: Sequence[int
 
 
 def _masked(view: TokenView | None, mask: np.ndarray) -> TokenView | None:
-    if view is None:
-        return None
-    keep = np.flatnonzero(mask)
-    return replace(view, output_ids=tuple(view.output_ids[i] for i in keep), pieces=tuple(view.pieces[i] for i in keep),
-                   alone=None if view.alone is None else view.alone.sliced(keep))
+    return None if view is None else view.sliced(np.flatnonzero(mask))
 
 
 def span_labels(inputs: DecisionInputs, docs: list[LabelledSource], memo: ScoreMemo, tolerance: Tolerance,

@@ -12,6 +12,7 @@ measurements.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -81,7 +82,9 @@ class TokenView:
     for a criterion that asks for it (`Tolerance.needs_alone`), the leave-one-in gains of each
     document (`AloneGains`, scored on first use); `query_tokens` the tokens of the prompt outside
     the documents (the question and the template); `query_words` the words of the question
-    (`words_of`), not of the template or a system prompt it adds.
+    (`words_of`), not of the template or a system prompt it adds. `masks`, set by `token_view`
+    and kept by `sliced`: the content and new-content masks, read on the whole output (a span's
+    tokens alone could cut a word).
     """
 
     output_ids: tuple[int, ...]
@@ -91,17 +94,33 @@ class TokenView:
     withheld: frozenset[str] = frozenset()
     alone: AloneGains | None = None
     query_words: frozenset[str] = frozenset()
+    masks: tuple[tuple[bool, ...], tuple[bool, ...]] | None = None
+
+    def content(self) -> np.ndarray:
+        """`content_mask` of the output."""
+        return np.array(self.masks[0], dtype=bool) if self.masks else content_mask(self.pieces)
 
     def new_content(self) -> np.ndarray:
         """Mask of the output's content words (`content_mask`) that the question does not show as
         whole words (`words_of`, case aside): a digit of a date in the question does not excuse
-        the same digit in a secret code. Numbers of one or two digits and number words are never
-        excused, so a question that lists them ("zero one … nine") cannot switch the test off."""
-        mask = np.zeros(len(self.pieces), dtype=bool)
-        for word, idx in _words(self.pieces):
-            if _is_content(word) and not (word.lower() in self.query_words and _excusable(word)):
-                mask[idx] = True
-        return mask
+        the same digit in a secret code. Number words, numbers of one or two digits and
+        undecodable pieces are never excused, so a question that lists them ("zero one … nine")
+        cannot switch the test off."""
+        if self.masks:
+            return np.array(self.masks[1], dtype=bool)
+        return np.array(_masks(self.pieces, self.query_words)[1], dtype=bool)
+
+    def with_masks(self) -> TokenView:
+        """This view with its masks computed once (`masks`)."""
+        return replace(self, masks=_masks(self.pieces, self.query_words))
+
+    def sliced(self, keep: np.ndarray) -> TokenView:
+        """The view of the output positions `keep` (a span's tokens), masks read on the whole output."""
+        content, new = self.content()[keep], self.new_content()[keep]
+        return replace(self, output_ids=tuple(self.output_ids[i] for i in keep),
+                       pieces=tuple(self.pieces[i] for i in keep),
+                       alone=None if self.alone is None else self.alone.sliced(keep),
+                       masks=(tuple(bool(x) for x in content), tuple(bool(x) for x in new)))
 
     def for_withheld(self, withheld: frozenset[str]) -> TokenView:
         return replace(self, withheld=withheld)
@@ -121,8 +140,10 @@ _FUNCTION_WORDS = frozenset(
 _NUMBER_WORDS = frozenset(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
     "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred "
-    "thousand million billion first second third fourth fifth sixth seventh eighth ninth tenth "
-    "eleventh twelfth twentieth thirtieth".split())
+    "thousand million billion trillion dozen first second third fourth fifth sixth seventh eighth "
+    "ninth tenth eleventh twelfth thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth "
+    "nineteenth twentieth thirtieth fortieth fiftieth sixtieth seventieth eightieth ninetieth "
+    "hundredth thousandth millionth".split())
 # a word: letters and digits of any script (and U+FFFD, a piece of a character split across
 # tokens), joined across one inner separator ("4,417", "2024-03-05", "Jean-Luc" are one word each)
 _CH = r"(?:[^\W_]|\ufffd)"
@@ -130,33 +151,55 @@ _WORD = re.compile(rf"{_CH}+(?:[.,:/-]{_CH}+)*")
 _SEP = re.compile(r"[.,:/-]")
 
 
-def _words(pieces: Sequence[str]) -> list[tuple[str, list[int]]]:
+def _words(pieces: Sequence[str]) -> list[tuple[str, range]]:
     """The output's words (`_WORD`, on the output's text) with the indices of the tokens each
     overlaps."""
-    ends = np.cumsum([len(p) for p in pieces])
+    ends = np.cumsum([len(p) for p in pieces], dtype=int)
     starts = ends - np.array([len(p) for p in pieces], dtype=int)
-    return [(m.group(), [i for i in range(len(pieces)) if starts[i] < m.end() and ends[i] > m.start()])
+    return [(m.group(), range(int(np.searchsorted(ends, m.start(), side="right")),
+                              int(np.searchsorted(starts, m.end(), side="left"))))
             for m in _WORD.finditer("".join(pieces))]
 
 
+def _number_word(part: str) -> bool:
+    part = part.lower()
+    return part in _NUMBER_WORDS or (part.endswith("s") and part[:-1] in _NUMBER_WORDS)
+
+
 def _is_content(word: str) -> bool:
-    """Digits, names (a capital first letter, not a function word), number words, and any word
-    this test cannot read: letters without case (CJK, Arabic, …) or an undecodable piece."""
-    letters = "".join(ch for ch in word if ch.isalpha())
-    parts = {p.lower() for p in _SEP.split(word)}
-    return (any(ch.isdigit() or ch == "\ufffd" for ch in word)
-            or (letters[:1].isupper() and letters.lower() not in _FUNCTION_WORDS)
-            or (letters != "" and letters[0].lower() == letters[0].upper())
-            or bool(parts & _NUMBER_WORDS))
+    """Digits, names (a part with a capital first letter, not a function word: "mid-March"),
+    number words, and what this test cannot read: any letter without case (CJK, Arabic, …) or an
+    undecodable piece."""
+    if any(ch.isdigit() or ch == "\ufffd" or (ch.isalpha() and ch.lower() == ch.upper()) for ch in word):
+        return True
+    for part in _SEP.split(word):
+        letters = "".join(ch for ch in part if ch.isalpha())
+        if (letters[:1].isupper() and letters.lower() not in _FUNCTION_WORDS) or _number_word(part):
+            return True
+    return False
 
 
 def _excusable(word: str) -> bool:
-    """Whether the question showing `word` excuses it: not a number word, and not a number of
-    fewer than three digits (cheap to list in a question, unlike a name or a longer number)."""
-    if {p.lower() for p in _SEP.split(word)} & _NUMBER_WORDS:
+    """Whether the question showing `word` excuses it: not a number word, not a number of fewer
+    than three digits (cheap to list in a question, unlike a name or a longer number), not an
+    undecodable piece (its text is not the character's)."""
+    if "\ufffd" in word or any(_number_word(p) for p in _SEP.split(word)):
         return False
     digits = sum(ch.isdigit() for ch in word)
     return digits == 0 or digits >= 3
+
+
+@functools.lru_cache(maxsize=256)
+def _masks(pieces: tuple[str, ...], query_words: frozenset[str]) -> tuple[tuple[bool, ...], tuple[bool, ...]]:
+    """(content, new content) of the output's tokens: see `content_mask`, `TokenView.new_content`."""
+    content, new = [False] * len(pieces), [False] * len(pieces)
+    for word, idx in _words(pieces):
+        if _is_content(word):
+            fresh = not (word.lower() in query_words and _excusable(word))
+            for i in idx:
+                content[i] = True
+                new[i] = new[i] or fresh
+    return tuple(content), tuple(new)
 
 
 def words_of(text: str) -> frozenset[str]:
@@ -169,11 +212,7 @@ def content_mask(pieces: tuple[str, ...]) -> np.ndarray:
     """Which output tokens carry content: digits, names (capitalised words that are not function
     words) and number words, with every sub-word piece of such a word. Style words ("keep",
     "annual") are not content; that is the point (docs/calibration.md)."""
-    mask = np.zeros(len(pieces), dtype=bool)
-    for word, idx in _words(pieces):
-        if _is_content(word):
-            mask[idx] = True
-    return mask
+    return np.array(_masks(tuple(pieces), frozenset())[0], dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -260,7 +299,7 @@ class ContentGuard(Tolerance):
     name: ClassVar[str] = "content"
 
     def _guarded(self, increase: np.ndarray, view: TokenView | None) -> np.ndarray:
-        return content_mask(view.pieces) if view is not None else super()._guarded(increase, view)
+        return view.content() if view is not None else super()._guarded(increase, view)
 
 
 @dataclass(frozen=True)
@@ -280,7 +319,7 @@ class CopyGuard(Tolerance):
         return Tolerance(self.lam, self.max_token_increase)
 
     def _holds(self, root: np.ndarray, candidate: np.ndarray, view: TokenView) -> bool:
-        copied = view.copied_from_withheld() & content_mask(view.pieces)
+        copied = view.copied_from_withheld() & view.content()
         return not copied.any() or float((root - candidate)[copied].max()) <= self.copy_increase
 
 
@@ -360,4 +399,4 @@ def token_view(prompt: Any, decode: Callable[[Sequence[int]], str], query: str, 
     doc_tokens = {d: frozenset(built.ids[s:e]) for d, (s, e) in built.spans.items()}
     rest = frozenset(t for i, t in enumerate(built.ids) if i not in inside)
     ids = tuple(int(t) for t in output_ids)
-    return TokenView(ids, tuple(decode([t]) for t in ids), doc_tokens, rest, query_words=words_of(query))
+    return TokenView(ids, tuple(decode([t]) for t in ids), doc_tokens, rest, query_words=words_of(query)).with_masks()

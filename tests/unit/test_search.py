@@ -199,6 +199,22 @@ def test_content_words_are_read_in_any_script_and_never_skipped_when_unreadable(
     pieces = (" by", " Élodie", " and", " Øresund", ",", " 東京", " in", " Ł", "\ufffd", "\ufffd", "dź", " today")
     mask = content_mask(pieces)
     assert [p for p, m in zip(pieces, mask) if m] == [" Élodie", " Øresund", " 東京", " Ł", "\ufffd", "\ufffd", "dź"]
+    # every part of a compound is read, any caseless letter counts, and number words include
+    # ordinals and plurals
+    pieces = (" mid", "-", "March", " ex", "-", "Google", " iPhone", "的主人是张三", " the", " fourteenth",
+              " hundreds", " days", " \ufffd", "\ufffd")
+    mask = content_mask(pieces)
+    assert [p for p, m in zip(pieces, mask) if not m] == [" the", " days"]
+    # an undecodable piece is never excused, whatever the question shows
+    view = TokenView((1, 2), (" \ufffd", "\ufffd"), {}, query_words=words_of("\ufffd\ufffd?"))
+    assert view.new_content().all()
+
+
+def test_a_span_keeps_the_masks_of_the_whole_output():
+    view = TokenView((1, 2, 3), (" Pa", "ris", " today"), {}).with_masks()
+    span = view.sliced(np.array([1]))
+    assert span.pieces == ("ris",) and span.content().tolist() == [True] and span.new_content().tolist() == [True]
+    assert content_mask(("ris",)).tolist() == [False]  # read alone, the cut word would not be content
 
 
 def test_content_guard_ignores_style_tokens_and_copy_guard_catches_copied_values():
@@ -372,6 +388,26 @@ def test_leave_one_in_contexts_are_scored_in_chunks_within_the_time_budget():
 
     with pytest.raises(IFCError, match="over time"):
         AloneGains(score, ["a", "b"]).checked(late).of(["a"])
+
+
+def test_the_search_stops_between_chunks_of_leave_one_in_contexts_when_over_time():
+    import time
+
+    docs = [LabelledSource(f"d{i}", f"doc {i}", CONF.label("secret")) for i in range(20)]
+    inputs = DecisionInputs(LabelledSource("q", "?", CONF.bottom), docs, CONF)
+    chunks: list[int] = []
+
+    def alone(sets):
+        chunks.append(len(sets))
+        time.sleep(0.3)
+        return [np.zeros(2) for _ in sets]
+
+    view = TokenView((1, 2), (" Code", " 4417"), {d.id: frozenset() for d in docs},
+                     alone=AloneGains(alone, [d.id for d in docs]))
+    score, _ = _fake({})  # every context scores alike: the candidate withholding all passes the base test
+    with pytest.raises(SearchBudgetError, match="took over 0.4 s"):
+        search_label(inputs, docs, score, AloneGuard(), view=view, budget=SearchBudget(seconds=0.4))
+    assert chunks == [8, 8]  # 21 contexts: stopped after the second chunk, the third never scored
 
 
 def test_the_base_criterions_walk_that_runs_out_says_so():
