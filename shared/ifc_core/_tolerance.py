@@ -34,10 +34,11 @@ _CHUNK = 8  # leave-one-in contexts per call to the scorer
 class AloneGains:
     """Leave-one-in gains, scored on first use and kept: for each document, the per-token gain in
     log-probability of the output when it alone is shown, against no document. `of(ids)` scores
-    the documents not yet scored (and the empty context) in one call to `score`; a criterion asks
-    only for the documents it needs, so a search in which no candidate that withholds a document
-    passes the base test never pays for them. `sliced(keep)` shares the scores and sees only
-    the output positions `keep` (a span's tokens)."""
+    the documents not yet scored (and the empty context), `_CHUNK` per call to `score` with
+    `check` (the search's time budget) called between; a criterion asks only for the documents
+    it needs, so a search in which no candidate that withholds a document passes the base test
+    never pays for them. `sliced(keep)` shares the scores and sees only the output positions
+    `keep` (a span's tokens)."""
 
     def __init__(self, score: Scores, ids: Sequence[str], keep: np.ndarray | None = None,
                  cache: dict[frozenset[str], np.ndarray] | None = None,
@@ -68,8 +69,7 @@ class AloneGains:
         return AloneGains(self._score, self.ids, keep, self._cache, self._check)
 
     def checked(self, check: Callable[[], None]) -> AloneGains:
-        """The same gains (shared scores), calling `check` after each chunk it scores (a search's
-        time budget: it raises to stop)."""
+        """The same gains (shared scores), calling `check` after each chunk (it raises to stop)."""
         return AloneGains(self._score, self.ids, self._keep, self._cache, check)
 
 
