@@ -55,6 +55,10 @@ class DecisionInputs:
     def label_of(self, doc: LabelledSource) -> Label:
         return self.labels[doc.id]
 
+    def admitted(self, label: Label) -> list[str]:
+        """The ids of the documents at or below `label`, in their order."""
+        return [d.id for d in self.documents if self.label_of(d) <= label]
+
     def by_rank(self, documents: Sequence[LabelledSource] | None = None) -> list[LabelledSource]:
         """Documents sorted by label rank (stable), so restricted contexts share prompt prefixes."""
         return sorted(self.documents if documents is None else documents,

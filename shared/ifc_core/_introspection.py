@@ -75,8 +75,7 @@ class IntrospectionPropagator(Propagator):
         except ValueError as exc:
             raise ScoringError(f"unusable introspection reply {text!r}: {exc}") from None
         label = inputs.lattice.join_all(inputs.label_of(d) for d in docs if d.id in relied)
-        admitted = [d.id for d in inputs.documents if inputs.label_of(d) <= label]
-        return label, admitted, []
+        return label, inputs.admitted(label), []
 
     def label(self, query: LabelledSource, documents: Sequence[LabelledSource], output: Output,
               *, id: str | None = None, spans: Any = None) -> Decision:  # spans: no per-token scores, none labelled

@@ -162,8 +162,7 @@ class _Walk:
         minimal = [lab for lab in passed if not any(p < lab for p in passed)]
         lattice = self.inputs.lattice
         best = min(minimal, key=lambda lab: (self.seen[lab].mean_nll, lattice.rank(lab), str(lab)))
-        admitted = [d.id for d in self.inputs.documents if self.inputs.label_of(d) <= best]
-        return best, admitted, list(self.seen.values())
+        return best, self.inputs.admitted(best), list(self.seen.values())
 
 
 def search_label(inputs: DecisionInputs, docs: list[LabelledSource], score: Score, tolerance: Tolerance,
@@ -221,7 +220,7 @@ def search_label(inputs: DecisionInputs, docs: list[LabelledSource], score: Scor
                 notes.append(f"the {tolerance.name} criterion chose {label.to_json()}, not above the "
                              f"{base.name} criterion's {other.to_json()}: the label is their join")
             label = label.join(other)
-            admitted = [d.id for d in inputs.documents if inputs.label_of(d) <= label]
+            admitted = inputs.admitted(label)
     if notes is not None:
         notes.extend(scorer_limit_notes(candidates, view))
     return label, admitted, candidates
@@ -279,7 +278,7 @@ def exhaustive_label(inputs: DecisionInputs, docs: list[LabelledSource], score: 
         other = exhaustive_label(inputs, docs, score, base, budget, walk.memo, view)[0]
         if not other <= label:
             label = label.join(other)
-            admitted = [d.id for d in inputs.documents if inputs.label_of(d) <= label]
+            admitted = inputs.admitted(label)
     return label, admitted, candidates
 
 

@@ -10,7 +10,8 @@ import pytest
 from ifc_core import Chain, IFCError, LabelledSource, PermissivePropagator, Readers, ScoringError, Tags, Tolerance
 from ifc_core.scoring import MockScorer
 from ifc_core._prompt import ChatPrompt
-from ifc_core._tolerance import DEFAULT_CRITERION, AloneGains, token_view, words_of
+from ifc_core._content import words_of
+from ifc_core._tolerance import DEFAULT_CRITERION, AloneGains, token_view
 from ifc_core._search import candidate_labels, lower_covers
 from ifc_core.eval._hard_eval import ReferencePropagator
 
