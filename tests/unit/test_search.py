@@ -423,3 +423,28 @@ def test_the_base_criterions_walk_that_runs_out_says_so():
     view = TokenView((1, 2), (" x", " y"), {d.id: frozenset() for d in docs})
     with pytest.raises(SearchBudgetError, match="check against the mean\\+guard criterion"):
         search_label(inputs, docs, score, Strict(), view=view, budget=SearchBudget(max_scored=5))
+
+
+def test_copy_criteria_are_joined_with_their_base_in_the_walk_and_in_the_reference():
+    # tags a, b: mean+guard chooses {a} (the better score); a copy test that fails withholding B
+    # would choose {b}, dropping tag a. Both the walk and the exhaustive reference join the two.
+    tags = Tags(["a", "b"])
+    docs = [LabelledSource("A", "doc A", tags.label(["a"])), LabelledSource("B", "doc B", tags.label(["b"]))]
+    inputs = DecisionInputs(LabelledSource("q", "?", tags.bottom), docs, tags)
+    score, _ = _fake({frozenset("AB"): -1.0, frozenset("A"): -1.0, frozenset("B"): -1.2})
+    view = TokenView((1, 2), (" x", " y"), {"A": frozenset(), "B": frozenset()})
+
+    class KeepB(CopyGuard):
+        def _holds(self, root, candidate, v):
+            return "B" not in v.withheld
+
+    class KeepBContent(ContentCopyGuard):
+        def _holds(self, root, candidate, v):
+            return "B" not in v.withheld
+
+    assert search_label(inputs, docs, score, Tolerance(), view=view)[0] == tags.label(["a"])
+    for crit in (KeepB(), KeepBContent()):
+        notes: list[str] = []
+        assert search_label(inputs, docs, score, crit, view=view, notes=notes)[0] == tags.label(["a", "b"])
+        assert any("their join" in n for n in notes)
+        assert exhaustive_label(inputs, docs, score, crit, view=view)[0] == tags.label(["a", "b"])
